@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from train.corpus import CorpusNotFound, find_brown, join_words, split_documents
+from train.data import sample_windows, tokenize_brown, window_documents
+
+
+def test_join_words_follows_authors_rule():
+    assert join_words(["He", "said", ",", "``", "no", "''", "."]) == "He said,`` no''."
+    assert join_words(["It", "cost", "$", "5", "."]) == "It cost$ 5."
+
+
+def test_split_is_at_document_boundary_and_deterministic():
+    docs = [("a", 10), ("b", 10), ("c", 10), ("d", 10), ("e", 10)]
+    split = split_documents(docs, 0.2)
+    assert split.train_docs == ("a", "b", "c", "d") and split.heldout_docs == ("e",)
+    assert split.sha256 == split_documents(docs, 0.2).sha256
+    uneven = split_documents([("a", 7), ("b", 5), ("c", 9)], 0.5)  # 50% of 21 = 10 falls inside "b"
+    assert uneven.train_docs == ("a", "b") and uneven.cut_sentence == 12
+
+
+def test_brown_split_is_disjoint_and_recorded(nltk_data, cache_dir):
+    split, train, heldout = tokenize_brown(0.2, nltk_data, cache_dir)
+    assert len(split.train_docs) + len(split.heldout_docs) == 500
+    assert not set(split.train_docs) & set(split.heldout_docs)
+    assert split.n_sentences == 57_340 and split.cut_sentence >= int(0.8 * 57_340)
+    assert set(train.sentence_docs) == set(split.train_docs)
+    assert set(heldout.sentence_docs) == set(split.heldout_docs)
+    assert 1_200_000 < len(train.tokens) + len(heldout.tokens) < 1_350_000  # ~1.28 M GPT-2 tokens
+    again, _, _ = tokenize_brown(0.2, nltk_data, cache_dir)  # second call reads the cache
+    assert again.sha256 == split.sha256
+
+
+def test_windows_are_deterministic_and_stay_on_their_side(nltk_data, cache_dir):
+    _, train, heldout = tokenize_brown(0.2, nltk_data, cache_dir)
+    a = sample_windows(heldout, 100, 17, seed=5)
+    assert a.shape == (100, 17) and np.array_equal(a, sample_windows(heldout, 100, 17, seed=5))
+    assert not np.array_equal(a, sample_windows(heldout, 100, 17, seed=6))
+    assert set(window_documents(heldout, 100, 17, 5)) <= set(heldout.sentence_docs)
+    stream = heldout.tokens.tolist() + heldout.tokens[:17].tolist()
+    starts = set(heldout.sentence_starts.tolist())
+    for window in a[:10]:  # each window is a run of the held-out stream starting at a sentence start
+        hits = [s for s in starts if stream[s:s + 17] == window.tolist()]
+        assert hits
+    with pytest.raises(ValueError, match="only"):
+        sample_windows(heldout, heldout.n_sentences + 1, 17, seed=0)
+
+
+def test_missing_corpus_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.delenv("NLTK_DATA", raising=False)
+    with pytest.raises(CorpusNotFound, match="--nltk-data"):
+        find_brown(tmp_path)
+
+
+def test_nltk_data_environment_variable(nltk_data, monkeypatch):
+    monkeypatch.setenv("NLTK_DATA", str(nltk_data))
+    assert find_brown() == nltk_data / "corpora" / "brown.zip"

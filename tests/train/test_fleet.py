@@ -1,0 +1,150 @@
+"""Fleet training end to end with the real Lightning Trainer on the real Brown corpus (micro model)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from train.__main__ import main
+from train.checkpoints import CheckpointError, load_fleet, load_model, load_native
+from train.config import load_config
+from train.fleet import FleetMismatch, train_fleet
+from train.module import FleetMember, next_token_loss
+from tests.conftest import MICRO
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_fleet_outputs_exist_and_loss_goes_down(micro_fleet, micro_config):
+    out, record = micro_fleet
+    fleet = json.loads((out / "fleet.json").read_text())
+    assert fleet["seeds"] == [990, 991] and fleet["split_sha256"] == json.loads((out / "split.json").read_text())["sha256"]
+    assert {"torch", "lightning", "transformer_lens"} <= set(fleet["versions"])
+    for m in fleet["models"]:
+        assert m["status"] == "done" and m["steps"] == micro_config.total_steps() == 32
+        d = out / m["dir"]
+        assert {"config.json", "model.safetensors", "metrics.csv", "last.ckpt"} <= {p.name for p in d.iterdir()}
+        metrics = pd.read_csv(d / "metrics.csv")
+        assert list(metrics.columns) == ["step", "epoch", "train_loss", "val_loss", "tokens_per_s"]
+        train = metrics.dropna(subset=["train_loss"])
+        assert train.train_loss.iloc[-1] < train.train_loss.iloc[0] - 1.0  # from ~10.8 (uniform) downwards
+        assert metrics.val_loss.notna().sum() == micro_config.epochs
+        assert m["final_val_loss"] < 10.0
+
+
+def test_saved_models_load_as_bridges_with_the_trained_logits(micro_fleet):
+    out, _ = micro_fleet
+    bridges = load_fleet(out)
+    assert len(bridges) == 2
+    x = torch.randint(0, 50_257, (2, 16))
+    for i, bridge in enumerate(bridges):
+        module = FleetMember.load_from_checkpoint(out / f"model_{i:02d}" / "last.ckpt", map_location="cpu")
+        with torch.no_grad():
+            torch.testing.assert_close(bridge(x), module(x), rtol=1e-4, atol=1e-4)
+        _, cache = bridge.run_with_cache(x)
+        pattern = cache["blocks.0.attn.hook_pattern"]  # [batch, head, query, key]
+        assert pattern.shape == (2, 2, 16, 16)
+        torch.testing.assert_close(pattern.sum(-1), torch.ones(2, 2, 16))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(micro_fleet, micro_config, nltk_data, cache_dir, tmp_path):
+    out, _ = micro_fleet
+    solo = load_config(None, {**MICRO, "n": 1, "seed": 991})  # the fleet's second member, trained alone
+    train_fleet(solo, tmp_path / "solo", nltk_data, cache_dir, progress=False)
+    a = load_file(out / "model_01" / "model.safetensors")
+    b = load_file(tmp_path / "solo" / "model_00" / "model.safetensors")
+    c = load_file(out / "model_00" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["layers.0.attn.q.weight"], c["layers.0.attn.q.weight"])
+
+
+def test_killed_fleet_resumes_and_skips_finished_models(micro_fleet, micro_config, nltk_data, cache_dir, tmp_path):
+    """kill -9 while model_01 is mid-run; the rerun ends exactly where an uninterrupted run ends."""
+    ref_dir, _ = micro_fleet
+    out = tmp_path / "killed"
+    overrides = [f"{k}={v}" for k, v in {**MICRO, "checkpoint_every_n_steps": 2}.items()]
+    cmd = [sys.executable, "-m", "train", "fleet", "--out", str(out), "--no-progress", "--nltk-data",
+           str(nltk_data), "--cache-dir", str(cache_dir), *overrides]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "model_01" / "last.ckpt").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before model_01 wrote a checkpoint"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = json.loads((out / "fleet.json").read_text())
+    assert [m["status"] for m in killed["models"]] == ["done", "running"]
+    finished_at = (out / "model_00" / "model.safetensors").stat().st_mtime_ns
+
+    resumed_cfg = load_config(None, {**MICRO, "checkpoint_every_n_steps": 2})
+    record = train_fleet(resumed_cfg, out, nltk_data, cache_dir, progress=False)
+    assert (out / "model_00" / "model.safetensors").stat().st_mtime_ns == finished_at  # not redone
+    m1 = record["models"][1]
+    assert m1["status"] == "done" and 0 < m1["resumed_from_step"] < 32 and m1["steps"] == 32
+    steps = pd.read_csv(out / "model_01" / "metrics.csv").query("train_loss == train_loss").step
+    assert steps.is_monotonic_increasing and steps.is_unique
+    a = load_file(out / "model_01" / "model.safetensors")
+    b = load_file(ref_dir / "model_01" / "model.safetensors")
+    for k in a:  # resumed mid-epoch on the same batches: the same model as the uninterrupted run
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_other_config_in_same_dir_is_refused(micro_fleet, nltk_data, cache_dir):
+    out, _ = micro_fleet
+    before = (out / "fleet.json").read_text()
+    with pytest.raises(FleetMismatch, match="lr"):
+        train_fleet(load_config(None, {**MICRO, "lr": 0.5}), out, nltk_data, cache_dir, progress=False)
+    assert (out / "fleet.json").read_text() == before
+
+
+def test_nonfinite_loss_stops_the_model_and_keeps_a_good_checkpoint(nltk_data, cache_dir, tmp_path):
+    cfg = load_config(None, {**MICRO, "n": 1, "lr": 1e30, "weight_decay": 0.0})
+    record = train_fleet(cfg, tmp_path / "nan", nltk_data, cache_dir, progress=False)
+    m = record["models"][0]
+    assert m["status"] == "failed" and "non-finite loss" in m["error"]
+    assert json.loads((tmp_path / "nan" / "fleet.json").read_text())["models"][0]["status"] == "failed"
+    state = torch.load(tmp_path / "nan" / "model_00" / "last.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_corrupt_safetensors_is_named(micro_fleet, tmp_path):
+    out, _ = micro_fleet
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text((out / "model_00" / "config.json").read_text())
+    data = (out / "model_00" / "model.safetensors").read_bytes()
+    (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupt or truncated"):
+        load_native(bad)
+
+
+def test_unknown_pretrained_name_offline_is_a_clear_error():
+    with pytest.raises(CheckpointError, match="not in the local Hugging Face cache"):
+        load_model("surely-not-a-cached-model-xyz")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fleet", "--nltk-data", "/nonexistent"], "Brown corpus not found"),
+    (["fleet", "d_modle=3"], "unknown config key"),
+    (["fleet", "--config", "configs/nope.yaml"], "does not exist"),
+])
+def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_config_mismatch_exit_2(micro_fleet, capsys, nltk_data, cache_dir):
+    out, _ = micro_fleet
+    argv = ["fleet", "--out", str(out), "--nltk-data", str(nltk_data), "--cache-dir", str(cache_dir),
+            *[f"{k}={v}" for k, v in {**MICRO, "epochs": 5}.items()]]
+    assert main(argv) == 2
+    assert "another config" in capsys.readouterr().err

@@ -1,0 +1,155 @@
+"""One flat config for a fleet run: model shape, data sample, optimiser, run settings.
+
+The defaults are the Attention Phrenology paper's config (seed 003 §2.1.1–2.1.2); where the paper is
+silent, the authors' public code (edkins/universality, training/) fixed the value, and the comment says so.
+YAML files in ``configs/`` hold only overrides; ``key=value`` on the command line overrides them again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+# Fields that do not change what is trained: a fleet may be resumed with other values.
+RUNTIME_FIELDS = ("device", "loss_chunk", "checkpoint_every_n_steps", "log_every_n_steps")
+
+
+class ConfigError(ValueError):
+    """A config the user wrote is invalid (unknown key, bad value); the CLI prints it as one line."""
+
+
+@dataclass
+class FleetConfig:
+    # --- model (paper §2.1.1) ---
+    n_layers: int = 1
+    n_heads: int = 8
+    n_ctx: int = 16  # the paper's context window; training windows are n_ctx + 1 tokens
+    d_model: int = 256
+    d_head: int = 64
+    d_mlp: int = 2048
+    act_fn: str = "solu_ln"  # SoLU followed by a LayerNorm, as TransformerLens's "solu_ln"
+    normalization_type: str | None = "LN"
+    attn_only: bool = False
+    init_mode: str = "gpt2"  # TransformerLens default: N(0, 0.8/sqrt(d_model))
+
+    # --- data (paper §2.1.2; details from the authors' training/corpus.py) ---
+    train_windows: int = 30_000  # random windows drawn from the training sentences
+    val_windows: int = 1_024  # drawn from the held-out sentences, the same for every model
+    heldout_fraction: float = 0.2  # authors: first 80% of brown.sents() trains, the rest is held out
+    data_seed: int | None = None  # None: each model samples its windows with its own seed, as the authors did
+    val_seed: int = 9_991
+
+    # --- optimiser (authors' code; the paper says only "AdamW") ---
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.98
+
+    # --- run ---
+    seed: int = 990  # model i gets seed + i; authors: 990..998
+    n: int = 9
+    checkpoint_every_n_steps: int = 100  # a killed run loses at most this many steps
+    log_every_n_steps: int = 10
+    loss_chunk: int = 128  # positions unembedded at a time (train/loss.py); 0: plain full-logits loss
+    device: str = "auto"  # auto: CUDA (bf16 autocast) when present, else CPU fp32
+    precision: str = "auto"  # auto | 32-true | bf16-mixed
+
+    def __post_init__(self) -> None:
+        positive = ["n_layers", "n_heads", "n_ctx", "d_model", "d_head", "train_windows", "val_windows",
+                    "epochs", "batch_size", "n", "checkpoint_every_n_steps", "log_every_n_steps"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.heldout_fraction < 1:
+            raise ConfigError(f"heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.precision not in ("auto", "32-true", "bf16-mixed"):
+            raise ConfigError(f"precision must be auto, 32-true or bf16-mixed, got {self.precision!r}")
+
+    # ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def science_dict(self) -> dict[str, Any]:
+        """The fields that decide which models get trained (used to refuse resuming a different fleet)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+
+    def model_seed(self, index: int) -> int:
+        return self.seed + index
+
+    def window_seed(self, index: int) -> int:
+        return self.model_seed(index) if self.data_seed is None else self.data_seed
+
+    def steps_per_epoch(self) -> int:
+        return -(-self.train_windows // self.batch_size)
+
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch()
+
+    def tl_config(self, index: int) -> dict[str, Any]:
+        """TransformerLens native-model config for fleet member ``index`` (vocab: GPT-2's 50,257)."""
+        return dict(
+            n_layers=self.n_layers, n_heads=self.n_heads, n_ctx=self.n_ctx, d_model=self.d_model,
+            d_head=self.d_head, d_mlp=None if self.attn_only else self.d_mlp, act_fn=self.act_fn,
+            normalization_type=self.normalization_type, attn_only=self.attn_only, init_mode=self.init_mode,
+            d_vocab=50_257, seed=self.model_seed(index), positional_embedding_type="standard",
+            default_prepend_bos=False,  # training windows have no BOS (authors' corpus.py)
+        )
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Check a YAML value against the field's default type; ints may stand for floats."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not type(default):
+        raise ConfigError(f"{name} must be {type(default).__name__}, got {value!r}")
+    return value
+
+
+def apply_overrides(cfg: FleetConfig, overrides: dict[str, Any]) -> FleetConfig:
+    """Return a new config with ``overrides`` applied; unknown keys are an error."""
+    known = {f.name for f in fields(cfg)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+    values = {k: _coerce(k, v, getattr(cfg, k)) for k, v in overrides.items()}
+    return dataclasses.replace(cfg, **values)
+
+
+def parse_cli_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr=3e-4", "epochs=1"]`` → dict, values typed by YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"expected key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> FleetConfig:
+    """Paper defaults, then the YAML file's overrides, then ``overrides``."""
+    cfg = FleetConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must be a flat mapping of key: value")
+        cfg = apply_overrides(cfg, loaded)
+    return apply_overrides(cfg, overrides or {})

