@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import warnings
 from pathlib import Path
 
 from train.checkpoints import CheckpointError
 from train.config import ConfigError, load_config, parse_cli_overrides
 from train.corpus import PROJECT_ROOT, CorpusNotFound
+from train.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,24 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_libraries() -> None:
-    """Lightning and transformers are chatty about things that do not concern a fleet run."""
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "transformers", "datasets"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="lightning")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    try:
-        import datasets
-
-        datasets.disable_progress_bars()
-    except ImportError:
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    quiet_libraries()
+    setup_logging()
     from train.fleet import FleetMismatch, train_fleet
 
     try:

@@ -115,6 +115,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return type(default)(value)
     if type(value) is not type(default):
         raise ConfigError(f"{name} must be {type(default).__name__}, got {value!r}")
     return value
@@ -141,9 +143,9 @@ def parse_cli_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> FleetConfig:
-    """Paper defaults, then the YAML file's overrides, then ``overrides``."""
-    cfg = FleetConfig()
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None, cls=None):
+    """Defaults of ``cls`` (default: the paper's ``FleetConfig``), then the YAML file's overrides, then ``overrides``."""
+    cfg = (cls or FleetConfig)()
     if path is not None:
         path = Path(path)
         if not path.is_file():

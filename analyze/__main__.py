@@ -1,0 +1,64 @@
+"""``python -m analyze phrenology``: the Attention Phrenology pipeline on a trained fleet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from train.checkpoints import CheckpointError
+from train.config import ConfigError, load_config, parse_cli_overrides
+from train.corpus import PROJECT_ROOT, CorpusNotFound
+from train.logs import setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analyze", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ph = sub.add_parser("phrenology", help="reproduce the Attention Phrenology paper on a fleet")
+    ph.add_argument("--fleet", type=Path, help="fleet dir (default: the newest under checkpoints/)")
+    ph.add_argument("--out", type=Path, help="output dir (default: runs/phrenology/<fleet name>)")
+    ph.add_argument("--prompts", type=int, help="number of analysis prompts (paper: 1024)")
+    ph.add_argument("--config", type=Path, help="YAML overrides, e.g. configs/phrenology.yaml")
+    ph.add_argument("--seed", type=int, help="seed of every random step (UMAP, t-SNE, autoencoder, Leiden)")
+    ph.add_argument("--aic", choices=["aic", "bic", "paper"], help="criterion that picks the bottleneck")
+    ph.add_argument("--csv", action="store_true", help="also write the paper's long CSV of attention weights")
+    ph.add_argument("--force", action="store_true", help="recompute every step, ignoring cached outputs")
+    ph.add_argument("--nltk-data", type=Path, help="NLTK data dir holding corpora/brown.zip")
+    ph.add_argument("--cache-dir", type=Path, help="tokenised-Brown cache (default: .cache/)")
+    ph.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    ph.add_argument("--no-progress", action="store_true")
+    ph.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. n_gammas=200")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from analyze.fleets import FleetError, FleetInputs, latest_fleet
+    from analyze.phrenology import PhrenologyConfig, run_phrenology
+
+    try:
+        overrides = parse_cli_overrides(args.overrides)
+        for key in ("prompts", "seed", "aic"):
+            if getattr(args, key) is not None:
+                overrides[key] = getattr(args, key)
+        cfg = load_config(args.config, overrides, cls=PhrenologyConfig)
+        fleet = FleetInputs(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device)
+        from analyze.extract import analysis_prompts
+
+        analysis_prompts(cfg.prompts, fleet.n_ctx, cfg.prompt_seed, fleet.heldout_fraction, args.nltk_data,
+                         args.cache_dir)  # checks --prompts before any output is written
+        out = args.out or PROJECT_ROOT / "runs" / "phrenology" / fleet.path.name
+        seconds = run_phrenology(fleet, cfg, out, args.force, args.csv, progress=not args.no_progress)
+    except (ConfigError, CorpusNotFound, FleetError, CheckpointError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"phrenology of {fleet.path} → {out / 'report.html'}")
+    for step, s in seconds.items():
+        print(f"  {step:12s} {s:7.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Logging for the command-line tools: our INFO lines, the libraries' warnings only."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero",
+          "transformers", "datasets", "transformer_lens", "numba", "umap")
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    import lightning  # noqa: F401 - sets its own levels on import, so import before overriding them
+
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:
+        pass
