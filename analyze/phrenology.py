@@ -47,7 +47,7 @@ class PhrenologyConfig:
     ae_batch_size: int = 256
     ae_lr: float = 2e-3
     ae_heldout: float = 0.1
-    aic: str = "aic"  # which criterion picks the bottleneck: aic (Gaussian), bic, or paper
+    aic: str = "bic"  # criterion that picks the bottleneck: bic (default, see autoencoder.py), aic (Gaussian), paper
     # --- clustering (§2.2.2) ---
     knn_k: int = 9  # as the authors' get.knn: k counts the head itself
     n_gammas: int = 1000

@@ -30,3 +30,9 @@ def test_yaml_then_cli_overrides(tmp_path):
 def test_bad_config_is_a_clear_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, overrides)
+
+
+def test_phrenology_yaml_equals_defaults():
+    from analyze.phrenology import PhrenologyConfig
+
+    assert load_config("configs/phrenology.yaml", cls=PhrenologyConfig) == PhrenologyConfig()
