@@ -1,4 +1,4 @@
-"""``python -m analyze phrenology``: the Attention Phrenology pipeline on a trained fleet."""
+"""``python -m analyze phrenology|probes``: the Attention Phrenology pipeline on a fleet; circuit probes on any model."""
 
 from __future__ import annotations
 
@@ -29,12 +29,51 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     ph.add_argument("--no-progress", action="store_true")
     ph.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. n_gammas=200")
+
+    pr = sub.add_parser("probes", help="circuit probes on a toy checkpoint, a fleet, or a pretrained model")
+    pr.add_argument("--model", required=True, help="toy model dir, fleet dir, local HF dir, or HF model name")
+    pr.add_argument("--probes", default="all", help="all, or a comma list of: patterns,layer0,ov,eigen,ablation")
+    pr.add_argument("--pairs", type=Path, help="antonym pairs file (default: analyze/data/antonyms.txt)")
+    pr.add_argument("--prompts", type=int, help="Brown prompts for pattern scores and mean ablation (default 64)")
+    pr.add_argument("--embedding", choices=["raw", "ee", "auto"], help="embedding fed to the OV maps")
+    pr.add_argument("--out", type=Path, help="output dir (default: runs/probes/<model name>)")
+    pr.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    pr.add_argument("--nltk-data", type=Path, help="NLTK data dir holding corpora/brown.zip")
+    pr.add_argument("--cache-dir", type=Path, help="tokenised-Brown cache (default: .cache/)")
+    pr.add_argument("--no-progress", action="store_true")
+    pr.add_argument("overrides", nargs="*", metavar="key=value", help="ProbeConfig overrides, e.g. max_seq_len=64")
     return parser
+
+
+def probes_main(args) -> int:
+    from analyze.probes import PROBE_FAMILIES, ProbeConfig, run_probes
+    from analyze.words import WordListError
+
+    try:
+        families = set(PROBE_FAMILIES) if args.probes == "all" else {p.strip() for p in args.probes.split(",")}
+        unknown = families - set(PROBE_FAMILIES)
+        if unknown:
+            raise ConfigError(f"unknown probe(s) {', '.join(sorted(unknown))}; choose from {', '.join(PROBE_FAMILIES)}")
+        overrides = parse_cli_overrides(args.overrides)
+        for key in ("prompts", "embedding"):
+            if getattr(args, key) is not None:
+                overrides[key] = getattr(args, key)
+        cfg = load_config(None, overrides, cls=ProbeConfig)
+        out = args.out or PROJECT_ROOT / "runs" / "probes" / Path(args.model).name
+        frame = run_probes(args.model, families, args.pairs, cfg, out, args.nltk_data, args.cache_dir, args.device,
+                           progress=not args.no_progress)
+    except (ConfigError, CorpusNotFound, CheckpointError, WordListError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"probed {frame.model.nunique()} model(s), {len(frame)} heads → {out / 'probes.csv'}, {out / 'report.html'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    if args.command == "probes":
+        return probes_main(args)
     from analyze.fleets import FleetError, FleetInputs, latest_fleet
     from analyze.phrenology import PhrenologyConfig, run_phrenology
 

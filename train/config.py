@@ -16,7 +16,7 @@ import yaml
 
 
 # Fields that do not change what is trained: a fleet may be resumed with other values.
-RUNTIME_FIELDS = ("device", "loss_chunk", "checkpoint_every_n_steps", "log_every_n_steps")
+RUNTIME_FIELDS = ("device", "loss_chunk", "fused_adamw", "checkpoint_every_n_steps", "log_every_n_steps")
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,7 @@ class FleetConfig:
     n: int = 9
     checkpoint_every_n_steps: int = 100  # a killed run loses at most this many steps
     log_every_n_steps: int = 10
+    fused_adamw: bool = True  # same update as the for-loop AdamW up to float rounding, much faster
     loss_chunk: int = 128  # positions unembedded at a time (train/loss.py); 0: plain full-logits loss
     device: str = "auto"  # auto: CUDA (bf16 autocast) when present, else CPU fp32
     precision: str = "auto"  # auto | 32-true | bf16-mixed

@@ -18,9 +18,8 @@ def setup_logging(level: int = logging.INFO) -> None:
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        import datasets
+    import datasets
+    import transformers
 
-        datasets.disable_progress_bars()
-    except ImportError:
-        pass
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars on every model load
