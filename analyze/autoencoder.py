@@ -90,6 +90,19 @@ class PatternAutoencoder:
             self.loss_curve_.append(total / len(data))
         return self
 
+    def save(self, path) -> None:
+        torch.save({"bottleneck": self.bottleneck, "hidden": self.hidden, "n_inputs": self.encoder_[0].in_features,
+                    "encoder": self.encoder_.state_dict(), "decoder": self.decoder_.state_dict()}, path)
+
+    @classmethod
+    def load(cls, path) -> "PatternAutoencoder":
+        state = torch.load(path, weights_only=True)
+        ae = cls(state["bottleneck"], hidden=state["hidden"])
+        ae.encoder_, ae.decoder_ = _autoencoder(state["n_inputs"], state["hidden"], state["bottleneck"])
+        ae.encoder_.load_state_dict(state["encoder"])
+        ae.decoder_.load_state_dict(state["decoder"])
+        return ae
+
     @torch.no_grad()
     def transform(self, X: np.ndarray) -> np.ndarray:
         """[rows, pairs] → [rows, bottleneck]"""

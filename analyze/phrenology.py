@@ -205,6 +205,7 @@ def step_autoencoder(fleet, cfg, out, progress: bool = False, **_) -> None:
     ae = models[chosen]
     codes = ae.transform(rows).reshape(len(ids), patterns.shape[1], chosen)  # [head, prompt, code]
     np.save(out / "codes.npy", codes)
+    ae.save(out / "autoencoder.pt")  # analyze compare embeds pretrained heads with it
     sample = rows[np.random.default_rng(cfg.seed).choice(len(rows), min(len(rows), 4096), replace=False)]
     base = ae.reconstruction_mse(sample)
     importance = pair_importance(ae, sample, cfg.seed)

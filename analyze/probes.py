@@ -67,9 +67,12 @@ def resolve_models(spec: str) -> list[ModelSpec]:
     return [ModelSpec(spec.replace("/", "_"), spec)]
 
 
-def probe_model(bridge, name: str, families: set[str], pairs: WordPairs, cfg: ProbeConfig, brown_tokens: np.ndarray,
+def probe_model(bridge, name: str, families: set[str], pairs: WordPairs, cfg: ProbeConfig, brown_prompts,
                 tokenizer) -> tuple[list[dict], dict]:
-    """All requested probes on one model: rows for probes.csv, and arrays for figures."""
+    """All requested probes on one model: rows for probes.csv, and arrays for figures.
+
+    ``brown_prompts(length)`` gives held-out Brown prompts [prompt, length] of any length the probes need.
+    """
     from analyze import layer0, ov
     from analyze.pattern_scores import MASKS, detection_score, repeated_random_tokens
 
@@ -77,6 +80,7 @@ def probe_model(bridge, name: str, families: set[str], pairs: WordPairs, cfg: Pr
     rows = [{"head_id": head_id(name, l, h), "model": name, "layer": l, "head": h}
             for l in range(n_layers) for h in range(n_heads)]
     extras: dict = {}
+    brown_tokens = brown_prompts(min(cfg.max_seq_len, bridge.cfg.n_ctx))
     if families & {"patterns", "layer0"}:
         brown = attention_patterns(bridge, brown_tokens)  # [layer*head, prompt, q, k]
         repeat_tokens = repeated_random_tokens(cfg.repeat_prompts, brown_tokens.shape[1], cfg.seed)
@@ -117,11 +121,7 @@ def probe_model(bridge, name: str, families: set[str], pairs: WordPairs, cfg: Pr
         bos = tokenizer.bos_token_id if bridge.cfg.default_prepend_bos else None
         chunks = antonym_chunks(pairs.token_ids[: pairs.n_pairs], pairs.token_ids[pairs.n_pairs:],
                                 bridge.cfg.n_ctx, bos)
-        length = max(len(c) for c in chunks)
-        brown = torch.as_tensor(brown_tokens[:, :length]) if brown_tokens.shape[1] >= length else None
-        if brown is None:
-            raise ValueError(f"prompts of {brown_tokens.shape[1]} tokens are shorter than the ablation chunks "
-                             f"({length}); raise max_seq_len")
+        brown = torch.as_tensor(brown_prompts(max(len(c) for c in chunks)))  # means at every chunk position
         deltas = mean_ablation_deltas(bridge, chunks, 0 if bos is None else 1, mean_head_outputs(bridge, brown))
         for row in rows:
             row["ablation_delta_loss"] = deltas[row["layer"], row["head"]]
@@ -144,9 +144,10 @@ def run_probes(model_spec: str, families: set[str], pairs_path, cfg: ProbeConfig
         started = time.perf_counter()
         bridge = load_model(spec.source, device)
         _check_vocab(bridge, spec)
-        seq_len = min(cfg.max_seq_len, bridge.cfg.n_ctx)
-        brown = analysis_prompts(cfg.prompts, seq_len, cfg.prompt_seed, 0.2, nltk_data, cache_dir).tokens
-        model_rows, model_extras = probe_model(bridge, spec.name, families, pairs, cfg, brown, tokenizer)
+        def brown_prompts(length: int) -> np.ndarray:
+            return analysis_prompts(cfg.prompts, length, cfg.prompt_seed, 0.2, nltk_data, cache_dir).tokens
+
+        model_rows, model_extras = probe_model(bridge, spec.name, families, pairs, cfg, brown_prompts, tokenizer)
         rows += model_rows
         extras[spec.name] = model_extras
         timings[spec.name] = round(time.perf_counter() - started, 2)
