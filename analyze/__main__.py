@@ -42,7 +42,51 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--cache-dir", type=Path, help="tokenised-Brown cache (default: .cache/)")
     pr.add_argument("--no-progress", action="store_true")
     pr.add_argument("overrides", nargs="*", metavar="key=value", help="ProbeConfig overrides, e.g. max_seq_len=64")
+
+    cp = sub.add_parser("compare", help="toy fleet heads against a pretrained model's heads")
+    cp.add_argument("--fleet", type=Path, help="fleet dir (default: the newest under checkpoints/)")
+    cp.add_argument("--pretrained", required=True, help="HF model name in the local cache, or a local HF dir")
+    cp.add_argument("--layers", help="comma list of the pretrained model's layers to place (default: all)")
+    cp.add_argument("--out", type=Path, help="output dir (default: runs/compare/<fleet>-<pretrained>)")
+    cp.add_argument("--prompts", type=int, help="prompts if phrenology must be run first (default 1024)")
+    cp.add_argument("--retokenize", action="store_true", help="re-encode prompts for a model with another tokenizer")
+    cp.add_argument("--permutations", type=int, default=999, help="label permutations behind each p-value")
+    cp.add_argument("--phrenology-dir", type=Path, help="fleet's phrenology outputs (default: runs/phrenology/<fleet>)")
+    cp.add_argument("--probes-dir", type=Path, help="where probe runs are reused/written (default: runs/probes)")
+    cp.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    cp.add_argument("--nltk-data", type=Path, help="NLTK data dir holding corpora/brown.zip")
+    cp.add_argument("--cache-dir", type=Path, help="tokenised-Brown cache (default: .cache/)")
+    cp.add_argument("overrides", nargs="*", metavar="key=value", help="phrenology config overrides")
     return parser
+
+
+def compare_main(args) -> int:
+    from analyze.compare_pipeline import CompareError, run_compare
+    from analyze.fleets import FleetError, FleetInputs, latest_fleet
+    from analyze.phrenology import PhrenologyConfig
+    from analyze.probes import ProbeConfig, resolve_models
+    from analyze.words import WordListError
+
+    try:
+        overrides = parse_cli_overrides(args.overrides)
+        if args.prompts is not None:
+            overrides["prompts"] = args.prompts
+        phrenology_cfg = load_config(None, overrides, cls=PhrenologyConfig)
+        fleet = FleetInputs(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device)
+        layers = None if not args.layers else [int(x) for x in args.layers.split(",")]
+        name = resolve_models(args.pretrained)[0].name
+        out = args.out or PROJECT_ROOT / "runs" / "compare" / f"{fleet.path.name}-{name}"
+        phrenology_dir = args.phrenology_dir or PROJECT_ROOT / "runs" / "phrenology" / fleet.path.name
+        probes_dir = args.probes_dir or PROJECT_ROOT / "runs" / "probes"
+        result = run_compare(fleet, args.pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg, ProbeConfig(), args.retokenize,
+                             args.permutations, args.nltk_data, args.cache_dir, args.device)
+    except (ConfigError, CorpusNotFound, CheckpointError, FleetError, CompareError, WordListError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"compared {fleet.path} with {args.pretrained} → {out / 'report.html'}")
+    for _, row in result["matching"].iterrows():
+        print(f"  [{row.space}] {row.statement}")
+    return 0
 
 
 def probes_main(args) -> int:
@@ -74,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     if args.command == "probes":
         return probes_main(args)
+    if args.command == "compare":
+        return compare_main(args)
     from analyze.fleets import FleetError, FleetInputs, latest_fleet
     from analyze.phrenology import PhrenologyConfig, run_phrenology
 
