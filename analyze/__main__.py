@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--probes", default="all", help="all, or a comma list of: patterns,layer0,ov,eigen,ablation")
     pr.add_argument("--pairs", type=Path, help="antonym pairs file (default: analyze/data/antonyms.txt)")
     pr.add_argument("--prompts", type=int, help="Brown prompts for pattern scores and mean ablation (default 64)")
-    pr.add_argument("--embedding", choices=["raw", "ee", "auto"], help="embedding fed to the OV maps")
+    pr.add_argument("--embedding", choices=["raw", "ee", "auto"], help="embedding fed to the OV and QK maps")
+    pr.add_argument("--categories", type=Path, help="semantic categories (default: analyze/data/categories.yaml)")
+    pr.add_argument("--tokens", choices=["brown", "categories"], help="token set of the QK maps (default: brown)")
+    pr.add_argument("--steer", help="head to steer, e.g. gpt2.L1H5 → steering.csv")
+    pr.add_argument("--alpha", help="steering factors for negative eigenvalues, e.g. 0,0.5,1,2")
+    pr.add_argument("--cluster-head", help="head whose token QK map is clustered → token_clusters.csv")
+    pr.add_argument("--semantic-head", help="head whose upstream components are mean-ablated → upstream_ablation.csv")
     pr.add_argument("--out", type=Path, help="output dir (default: runs/probes/<model name>)")
     pr.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     pr.add_argument("--nltk-data", type=Path, help="NLTK data dir holding corpora/brown.zip")
@@ -99,13 +105,17 @@ def probes_main(args) -> int:
         if unknown:
             raise ConfigError(f"unknown probe(s) {', '.join(sorted(unknown))}; choose from {', '.join(PROBE_FAMILIES)}")
         overrides = parse_cli_overrides(args.overrides)
-        for key in ("prompts", "embedding"):
+        for key, field_name in (("prompts", "prompts"), ("embedding", "embedding"), ("tokens", "qk_tokens"),
+                                ("steer", "steer_head"), ("cluster_head", "cluster_head"),
+                                ("semantic_head", "semantic_head")):
             if getattr(args, key) is not None:
-                overrides[key] = getattr(args, key)
+                overrides[field_name] = getattr(args, key)
+        if args.alpha is not None:
+            overrides["alphas"] = [float(a) for a in args.alpha.split(",")]
         cfg = load_config(None, overrides, cls=ProbeConfig)
         out = args.out or PROJECT_ROOT / "runs" / "probes" / Path(args.model).name
         frame = run_probes(args.model, families, args.pairs, cfg, out, args.nltk_data, args.cache_dir, args.device,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, categories_path=args.categories)
     except (ConfigError, CorpusNotFound, CheckpointError, WordListError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

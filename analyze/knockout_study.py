@@ -18,10 +18,10 @@ from analyze.knockout import (knockout_logits, logits_at, mean_head_outputs, pro
 
 def frequent_tokens(fleet, n: int) -> np.ndarray:
     """The ``n`` most frequent GPT-2 tokens of the training text: the coordinates kept for Fig. 14."""
-    from train.data import tokenize_brown
+    from train.data import frequent_tokens as most_frequent, tokenize_brown
 
     _, train, _ = tokenize_brown(fleet.heldout_fraction, fleet.nltk_data, fleet.cache_dir)
-    return np.argsort(-np.bincount(train.tokens, minlength=50_257))[:n]
+    return most_frequent(train, n)
 
 
 def knockout_study(fleet, cfg, out) -> None:

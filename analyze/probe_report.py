@@ -11,10 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analyze.plots import _save  # noqa: E402
+from analyze.qk_report import qk_sections  # noqa: E402
 from analyze.report import write_report  # noqa: E402
 
 SCORES = ["prev_token", "duplicate_token", "induction", "self", "first_token", "antonym_tally", "copying_score",
-          "category_tally", "ov_top_eig_real", "ov_neg_eig_share", "ablation_delta_loss"]
+          "category_tally", "ov_top_eig_real", "ov_neg_eig_share", "ablation_delta_loss", "self_suppression",
+          "qk_neg_eigs", "prediction_attention"]
 
 
 def ov_maps_figure(maps: dict[str, np.ndarray], heads: list[str], words, path):
@@ -67,7 +69,7 @@ def positional_figure(positional: dict[str, np.ndarray], path):
     return _save(fig, path)
 
 
-def write_probe_report(frame, extras, pairs, cfg, out):
+def write_probe_report(frame, extras, pairs, cfg, out, categories=None, tokenizer=None):
     sections = [{"title": "Scores", "text": f"{len(frame)} heads. Columns are described in analyze/probes.py.",
                  "tables": [frame]}]
     best = {s: frame.sort_values(s, ascending=False).head(cfg.top_heads)[["head_id", s]]
@@ -94,4 +96,6 @@ def write_probe_report(frame, extras, pairs, cfg, out):
         fig = positional_figure(positional, out / "fig_positional_patterns.png")
         sections.append({"title": "Layer-0 positional patterns (seed 004)",
                          "figures": [(fig, "pattern on sequences of one repeated token; rows: query")]})
+    if categories is not None:
+        sections += qk_sections(frame, extras, categories, tokenizer, cfg.top_heads, out)
     write_report(out / "report.html", "Circuit probes", sections, asdict(cfg))

@@ -8,6 +8,12 @@ compared on equal terms. Probe families (``--probes``):
 - ``ov``:       antonym_tally, copying_score, category_tally from OV token maps (analyze/ov.py, seed 000)
 - ``eigen``:    ov_top_eig_real, ov_neg_eig_share (seed 000, 001)
 - ``ablation``: ablation_delta_loss, mean-ablating each head on the antonym task (analyze/ablation.py)
+- ``semantic``: semantic_score, self_suppression on shuffled category prompts (analyze/semantic.py, seed 001)
+- ``qk``:       qk_sym_norm_ratio, qk_neg_eigs, qk_n_eigs, singular values of the token QK map (analyze/qk.py)
+- ``prediction``: prediction_attention over bags of Brown tokens (analyze/qk.py, seed 002 Eq. 2)
+
+Per-head extras when named: ``steer_head`` (steering.csv), ``cluster_head`` (token_clusters.csv),
+``semantic_head`` (upstream_ablation.csv).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +29,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from analyze.extract import attention_patterns, head_id
-from analyze.words import WordPairs
+from analyze.extract import attention_patterns, head_id, parse_head_id
+from analyze.words import Categories, WordPairs
 
 log = logging.getLogger(__name__)
 
-PROBE_FAMILIES = ("patterns", "layer0", "ov", "eigen", "ablation")
+PROBE_FAMILIES = ("patterns", "layer0", "ov", "eigen", "ablation", "semantic", "qk", "prediction")
 
 
 @dataclass
@@ -39,6 +45,17 @@ class ProbeConfig:
     repeat_prompts: int = 64  # repeated random sequences for duplicate / induction scores
     embedding: str = "auto"  # raw | ee | auto (raw for layer-0 heads, effective embedding after)
     top_heads: int = 3  # heads shown in the report's maps
+    semantic_prompts: int = 8  # shuffles of category words, fixed seeds (seed 001)
+    semantic_len: int = 32  # prompt length: min(this, model n_ctx)
+    qk_tokens: str = "brown"  # token set of the QK maps: brown (most frequent Brown tokens) or categories
+    qk_token_count: int = 3000  # seed 001: the 3000 most frequent tokens
+    bag_size: int = 16  # prediction-attention bags: distinct tokens of one Brown window ...
+    n_bags: int = 32  # ... from this many held-out windows of 64 tokens
+    steer_head: str = ""  # e.g. gpt2.L1H5: write steering.csv for it
+    alphas: list = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
+    cluster_head: str = ""  # Leiden clusters of its token QK map → token_clusters.csv
+    semantic_head: str = ""  # upstream mean-ablation of its semantic score → upstream_ablation.csv
+    token_knn: int = 10
     seed: int = 0
 
 
@@ -68,10 +85,11 @@ def resolve_models(spec: str) -> list[ModelSpec]:
 
 
 def probe_model(bridge, name: str, families: set[str], pairs: WordPairs, cfg: ProbeConfig, brown_prompts,
-                tokenizer) -> tuple[list[dict], dict]:
+                tokenizer, categories: Categories | None = None, brown_frequent=None) -> tuple[list[dict], dict]:
     """All requested probes on one model: rows for probes.csv, and arrays for figures.
 
-    ``brown_prompts(length)`` gives held-out Brown prompts [prompt, length] of any length the probes need.
+    ``brown_prompts(length, n=None)`` gives held-out Brown prompts [prompt, length] of any length the probes
+    need; ``brown_frequent(n)`` the n most frequent training-text tokens.
     """
     from analyze import layer0, ov
     from analyze.pattern_scores import MASKS, detection_score, repeated_random_tokens
@@ -114,6 +132,11 @@ def probe_model(bridge, name: str, families: set[str], pairs: WordPairs, cfg: Pr
                 eigs[row["head_id"]] = ov.ov_eigenvalues(bridge.W_V[l, h], bridge.W_O[l, h])
                 row.update(ov.eigen_scores(eigs[row["head_id"]]))
         extras.update(maps=maps, eigenvalues=eigs)
+    if families & {"semantic", "qk", "prediction"} or any((cfg.steer_head, cfg.cluster_head, cfg.semantic_head)):
+        from analyze.qk_probes import qk_side_probes
+
+        extras.update(qk_side_probes(bridge, name, rows, families, categories, cfg, brown_prompts, brown_frequent,
+                                     tokenizer))
     if "ablation" in families:
         from analyze.ablation import antonym_chunks, mean_ablation_deltas
         from analyze.knockout import mean_head_outputs
@@ -129,25 +152,37 @@ def probe_model(bridge, name: str, families: set[str], pairs: WordPairs, cfg: Pr
 
 
 def run_probes(model_spec: str, families: set[str], pairs_path, cfg: ProbeConfig, out: Path, nltk_data=None,
-               cache_dir=None, device=None, progress: bool = True) -> pd.DataFrame:
+               cache_dir=None, device=None, progress: bool = True, categories_path=None) -> pd.DataFrame:
     from analyze.extract import analysis_prompts
     from analyze.probe_report import write_probe_report
-    from analyze.words import load_pairs
+    from analyze.words import load_categories, load_pairs
     from train.checkpoints import load_model
+    from train.data import frequent_tokens, tokenize_brown
     from train.tokenizer import load_gpt2_tokenizer
 
     tokenizer = load_gpt2_tokenizer()
     pairs = load_pairs(pairs_path, tokenizer)
+    categories = load_categories(categories_path, tokenizer)
+    if cfg.qk_tokens not in ("brown", "categories"):
+        raise ValueError(f"qk_tokens must be brown or categories, got {cfg.qk_tokens!r}")
     specs = resolve_models(model_spec)
+    for spec_name in (cfg.steer_head, cfg.cluster_head, cfg.semantic_head):
+        if spec_name and parse_head_id(spec_name)[0] not in {s.name for s in specs}:
+            raise ValueError(f"head {spec_name} is not in {model_spec} (models: {', '.join(s.name for s in specs)})")
+
+    def brown_frequent(n: int) -> np.ndarray:
+        return frequent_tokens(tokenize_brown(0.2, nltk_data, cache_dir)[1], n)
+
     rows, extras, timings = [], {}, {}
     for spec in tqdm(specs, desc="models", disable=not progress or len(specs) < 2):
         started = time.perf_counter()
         bridge = load_model(spec.source, device)
         _check_vocab(bridge, spec)
-        def brown_prompts(length: int) -> np.ndarray:
-            return analysis_prompts(cfg.prompts, length, cfg.prompt_seed, 0.2, nltk_data, cache_dir).tokens
+        def brown_prompts(length: int, n: int | None = None) -> np.ndarray:
+            return analysis_prompts(n or cfg.prompts, length, cfg.prompt_seed, 0.2, nltk_data, cache_dir).tokens
 
-        model_rows, model_extras = probe_model(bridge, spec.name, families, pairs, cfg, brown_prompts, tokenizer)
+        model_rows, model_extras = probe_model(bridge, spec.name, families, pairs, cfg, brown_prompts, tokenizer,
+                                               categories, brown_frequent)
         rows += model_rows
         extras[spec.name] = model_extras
         timings[spec.name] = round(time.perf_counter() - started, 2)
@@ -162,8 +197,22 @@ def run_probes(model_spec: str, families: set[str], pairs_path, cfg: ProbeConfig
         "n_pairs": pairs.n_pairs, "config": asdict(cfg), "seconds_per_model": timings,
         "versions": {"torch": torch.__version__, "transformer_lens": getattr(transformer_lens, "__version__", "?")},
     }, indent=2))
-    write_probe_report(frame, extras, pairs, cfg, out)
+    _write_head_extras(extras, out, tokenizer)
+    write_probe_report(frame, extras, pairs, cfg, out, categories, tokenizer)
     return frame
+
+
+def _write_head_extras(extras: dict, out: Path, tokenizer) -> None:
+    """steering.csv, token_clusters.csv and upstream_ablation.csv of the heads named in the config."""
+    for model_extras in extras.values():
+        if "steering" in model_extras:
+            pd.DataFrame(model_extras["steering"]).to_csv(out / "steering.csv", index=False)
+        if "upstream_ablation" in model_extras:
+            pd.DataFrame(model_extras["upstream_ablation"]).to_csv(out / "upstream_ablation.csv", index=False)
+        if "token_clusters" in model_extras:
+            ids, labels, clusters = model_extras["token_clusters"]
+            pd.DataFrame({"token": [tokenizer.decode([int(t)]) for t in ids], "token_id": ids, "cluster": clusters,
+                          "category": labels}).to_csv(out / "token_clusters.csv", index=False)
 
 
 def _check_vocab(bridge, spec: ModelSpec) -> None:

@@ -58,3 +58,39 @@ def load_pairs(path: str | Path | None, tokenizer) -> WordPairs:
         dup = sorted({w for w in words if words.count(w) > 1})
         raise WordListError(f"{path}: words appear in more than one pair: {', '.join(dup)}")
     return WordPairs(tuple(words), tuple(single_token_ids(words, tokenizer)))
+
+
+DEFAULT_CATEGORIES = Path(__file__).parent / "data" / "categories.yaml"
+
+
+@dataclass(frozen=True)
+class Categories:
+    """Words grouped by meaning, flattened: ``words[i]`` belongs to category ``labels[i]``."""
+
+    names: tuple[str, ...]
+    words: tuple[str, ...]
+    token_ids: tuple[int, ...]
+    labels: tuple[int, ...]  # index into ``names``
+
+
+def load_categories(path: str | Path | None, tokenizer, min_words: int = 2) -> Categories:
+    import yaml
+
+    path = Path(path or DEFAULT_CATEGORIES)
+    if not path.is_file():
+        raise WordListError(f"categories file {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict) or not raw:
+        raise WordListError(f"{path} must map category names to lists of words")
+    names, words, labels = [], [], []
+    for name, items in raw.items():
+        items = [str(w) for w in (items or [])]
+        if len(items) < min_words:
+            raise WordListError(f"{path}: category {name!r} has {len(items)} words, needs at least {min_words}")
+        names.append(str(name))
+        words += items
+        labels += [len(names) - 1] * len(items)
+    dup = sorted({w for w in words if words.count(w) > 1})
+    if dup:
+        raise WordListError(f"{path}: words in more than one place: {', '.join(dup)}")
+    return Categories(tuple(names), tuple(words), tuple(single_token_ids(words, tokenizer)), tuple(labels))

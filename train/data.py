@@ -53,6 +53,11 @@ def window_documents(text: TokenizedText, n: int, length: int, seed: int) -> np.
     return text.sentence_docs[starts]
 
 
+def frequent_tokens(text: TokenizedText, n: int) -> np.ndarray:
+    """The ``n`` most frequent token ids of a text, most frequent first."""
+    return np.argsort(-np.bincount(text.tokens, minlength=50_257), kind="stable")[:n]
+
+
 def _cache_key(brown_path: Path, heldout_fraction: float) -> str:
     brown_id = f"{brown_path.name}:{brown_path.stat().st_size}"
     raw = json.dumps([_CACHE_VERSION, tokenizer_fingerprint(), brown_id, heldout_fraction])
