@@ -1,4 +1,5 @@
-"""``python -m analyze phrenology|probes``: the Attention Phrenology pipeline on a fleet; circuit probes on any model."""
+"""``python -m analyze phrenology|probes|compare``: the Attention Phrenology pipeline on a fleet; circuit probes
+on any model; a fleet's heads against a pretrained model's."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("probes", help="circuit probes on a toy checkpoint, a fleet, or a pretrained model")
     pr.add_argument("--model", required=True, help="toy model dir, fleet dir, local HF dir, or HF model name")
-    pr.add_argument("--probes", default="all", help="all, or a comma list of: patterns,layer0,ov,eigen,ablation")
+    pr.add_argument("--probes", default="all", help="all, or a comma list of: patterns,layer0,ov,eigen,ablation,semantic,qk,prediction")
     pr.add_argument("--pairs", type=Path, help="antonym pairs file (default: analyze/data/antonyms.txt)")
     pr.add_argument("--prompts", type=int, help="Brown prompts for pattern scores and mean ablation (default 64)")
     pr.add_argument("--embedding", choices=["raw", "ee", "auto"], help="embedding fed to the OV and QK maps")

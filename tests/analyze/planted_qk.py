@@ -19,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from tests.analyze.planted import save_one_layer_gpt2
 
 D_MODEL, N_HEAD, N_CTX = 512, 4, 32
 D_HEAD = D_MODEL // N_HEAD
@@ -28,8 +29,6 @@ ROLES = {"semantic": 0, "prediction": 1, "self": 2, "uniform": 3}
 
 def build_qk_gpt2(out: Path, word_ids: list[int], labels: list[int], seed: int = 0) -> Path:
     """Save the planted model to ``out`` (config.json + weights) and return ``out``."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     rng = np.random.default_rng(seed)
     m = rng.standard_normal((D_MODEL, D_MODEL - 1))
     q, _ = np.linalg.qr(m - m.mean(axis=0))  # [d_model, d_model - 1], orthonormal, orthogonal to ones
@@ -54,20 +53,5 @@ def build_qk_gpt2(out: Path, word_ids: list[int], labels: list[int], seed: int =
     w_q = [pad(words * signs), pad(gain_pred * rest[:, :D_HEAD]), pad(pos), np.zeros((D_MODEL, D_HEAD))]
     w_k = [pad(words), pad(gain_pred * rest[:, :D_HEAD]), pad(4.0 * pos), np.zeros((D_MODEL, D_HEAD))]
 
-    config = GPT2Config(vocab_size=50_257, n_positions=N_CTX, n_embd=D_MODEL, n_layer=1, n_head=N_HEAD,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)
-    model = GPT2LMHeadModel(config)
-    with torch.no_grad():
-        t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-        model.transformer.wte.weight.copy_(t(wte.T))
-        model.transformer.wpe.weight.copy_(t(0.5 * pos.T))
-        block = model.transformer.h[0]
-        block.attn.c_attn.weight.copy_(t(np.concatenate([np.concatenate(w_q, 1), np.concatenate(w_k, 1),
-                                                         np.zeros((D_MODEL, D_MODEL))], 1)))
-        block.attn.c_attn.bias.zero_()
-        block.attn.c_proj.weight.zero_()
-        block.attn.c_proj.bias.zero_()
-        for p in block.mlp.parameters():
-            p.zero_()
-    model.save_pretrained(out)
-    return Path(out)
+    c_attn = np.concatenate([np.concatenate(w_q, 1), np.concatenate(w_k, 1), np.zeros((D_MODEL, D_MODEL))], 1)
+    return save_one_layer_gpt2(out, wte, 0.5 * pos, c_attn, np.zeros((D_MODEL, D_MODEL)), N_HEAD)
