@@ -45,12 +45,18 @@ def embeddings(coords: dict[str, np.ndarray], models: list[str], artificial: lis
     n_real = len(models)
     greys = ["black", "dimgrey", "darkgrey"]
     fig, axes = plt.subplots(1, len(coords), figsize=(5 * len(coords), 4.6))
+    colors = _colors(models)
     for ax, (method, xy) in zip(np.atleast_1d(axes), coords.items()):
-        ax.scatter(xy[:n_real, 0], xy[:n_real, 1], c=_colors(models), s=22)
-        for i, name in enumerate(artificial):
-            ax.scatter(*xy[n_real + i], c=greys[i % 3], s=90, marker="*", edgecolor="k")
+        for i, name in enumerate(artificial):  # stars under the heads: a head sitting on a star stays visible
+            ax.scatter(*xy[n_real + i], c=greys[i % 3], s=110, marker="*", edgecolor="k", zorder=1)
             ax.annotate(name, xy[n_real + i], fontsize=7)
+        ax.scatter(xy[:n_real, 0], xy[:n_real, 1], c=colors, s=22, zorder=2, alpha=0.85)
         ax.set_title(method.upper())
+    first = {m: colors[i] for i, m in reversed(list(enumerate(models)))}  # one legend entry per group
+    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=str(m))
+               for m, c in sorted(first.items(), key=lambda kv: str(kv[0]))]
+    if len(handles) <= 12:
+        np.atleast_1d(axes)[-1].legend(handles=handles, fontsize=7, loc="best")
     return _save(fig, path)
 
 
