@@ -35,6 +35,9 @@ def token_set(cfg, categories, brown_frequent) -> tuple[np.ndarray, np.ndarray]:
 
 def qk_side_probes(bridge, name: str, rows: list[dict], families: set[str], categories, cfg, brown_prompts,
                    brown_frequent, tokenizer) -> dict:
+    """Semantic, QK-map and prediction-attention columns, added to ``rows`` (one per head, layer-major), and
+    the extras the report draws: category-token QK maps, one bag's prediction-attention, and the outputs of
+    the heads named in ``cfg`` (steering, token clusters, upstream ablation)."""
     from analyze.ov import effective_embedding, raw_embedding
 
     extras: dict = {}
