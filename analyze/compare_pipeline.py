@@ -128,18 +128,32 @@ def run_compare(fleet, pretrained: str, layers: list[int] | None, out: Path, phr
     score_cost = np.stack([np.linalg.norm(their_z - toy_z[[toy_cluster_of[h] == c for h in toy_scores.head_id]]
                                           .mean(axis=0), axis=1) for c in cluster_ids])
     their_score_ids = list(their_scores.head_id)
+    placed = placement.set_index("pretrained_head")
     rows = []
     for space, cost, ids in (("pattern", centroid.T, their_ids), ("probe_scores", score_cost, their_score_ids)):
         for c, j in compare.hungarian(cost):
-            rows.append({"space": space, "cluster": cluster_ids[c], "cluster_description": names[cluster_ids[c]],
-                         "pretrained_head": ids[j], "cost": cost[c, j],
-                         "statement": f"cluster {cluster_ids[c]} of the fleet ≈ {names[cluster_ids[c]]}; "
-                                      f"{ids[j]} lands in it"})
+            cluster, head = cluster_ids[c], ids[j]
+            rows.append({"space": space, "cluster": cluster, "cluster_description": names[cluster],
+                         "pretrained_head": head, "cost": cost[c, j],
+                         "statement": f"cluster {cluster} of the fleet ≈ {names[cluster]}; "
+                                      + _match_verdict(space, cluster, head, cost[c, j], placed)})
     matching = pd.DataFrame(rows)
     matching.to_csv(out / "matching.csv", index=False)
     _figures_and_report(out, fleet, pretrained, toy_patterns, toy_ids, toy_clusters, theirs, their_ids, placement,
                         matching, context, names, phrenology_cfg.seed)
     return {"placement": placement, "matching": matching, "scores": scores}
+
+
+def _match_verdict(space: str, cluster, head: str, cost: float, placed: pd.DataFrame, alpha: float = 0.05) -> str:
+    """Say "lands in it" only when the placement backs it: nearest cluster and a permutation p ≤ alpha. The
+    Hungarian matching pairs every cluster with some head, however far."""
+    if space != "pattern":
+        return f"{head} is its closest match on probe scores (distance {cost:.2f})"
+    where = placed.loc[head]
+    if where.nearest_cluster == cluster and where.p_value <= alpha:
+        return f"{head} lands in it (p = {where.p_value:.3g})"
+    return (f"{head} is matched to it but does not land in it (nearest cluster {where.nearest_cluster}, "
+            f"p = {where.p_value:.3g})")
 
 
 def _probe_table(model: str, out: Path, cfg, run_probes, families, nltk_data, cache_dir, device) -> pd.DataFrame:

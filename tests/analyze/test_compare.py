@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from analyze.__main__ import main
+from analyze.compare_pipeline import _match_verdict
 from analyze.words import load_pairs
 from tests.analyze.constructed_fleet import build_constructed_fleet
 from tests.analyze.planted import build_planted_gpt2
@@ -50,6 +51,7 @@ def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, c
     for space in ("pattern", "probe_scores"):
         pairs = dict(matching.query("space == @space")[["cluster", "pretrained_head"]].itertuples(index=False))
         assert pairs == {self_cluster: "planted.L0H0", prev_cluster: "planted.L0H1"}
+    assert matching.query("space == 'pattern'").statement.str.contains("lands in it").all()
     described = dict(matching[["cluster", "cluster_description"]].itertuples(index=False))
     assert described[prev_cluster] == "previous-token heads" and described[self_cluster] == "self-attending heads"
     scores = pd.read_csv(root / "out" / "scores.csv")
@@ -85,3 +87,12 @@ def test_missing_pretrained_weights_is_one_line(setup, nltk_data, cache_dir, tmp
     assert run(root, fleet, "gpt2-not-cached-anywhere", tmp_path / "out", nltk_data=nltk_data, cache_dir=cache_dir) == 2
     err = capsys.readouterr().err.strip()
     assert "not in the local Hugging Face cache" in err and len(err.splitlines()) == 1
+
+
+def test_match_sentence_claims_a_landing_only_when_the_placement_backs_it():
+    placed = pd.DataFrame({"pretrained_head": ["a", "b", "c"], "nearest_cluster": [0, 1, 0],
+                           "p_value": [0.01, 0.01, 0.5]}).set_index("pretrained_head")
+    assert "a lands in it (p = 0.01)" in _match_verdict("pattern", 0, "a", 1.0, placed)
+    assert "does not land in it (nearest cluster 1" in _match_verdict("pattern", 0, "b", 1.0, placed)
+    assert "does not land in it" in _match_verdict("pattern", 0, "c", 1.0, placed)  # nearest, but p = 0.5
+    assert "closest match on probe scores" in _match_verdict("probe_scores", 0, "a", 1.0, placed)
