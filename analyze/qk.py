@@ -13,14 +13,12 @@ import numpy as np
 import torch
 
 
-def head_input_embedding(bridge, layer: int, token_ids, embedding: str = "auto") -> torch.Tensor:
-    """Embedding of ``token_ids`` after block ``layer``'s ln1.  → [n, d_model]"""
-    from analyze.ov import effective_embedding, raw_embedding
-
+def head_input(bridge, layer: int, raw: torch.Tensor, effective: torch.Tensor, embedding: str = "auto") -> torch.Tensor:
+    """What block ``layer``'s heads read for each token: raw W_E rows for layer 0 (or ``embedding="raw"``), the
+    effective embedding W_EE otherwise, through the block's ln1.  [n, d_model] → [n, d_model]"""
     use_raw = embedding == "raw" or (embedding == "auto" and layer == 0)
-    x = raw_embedding(bridge, token_ids) if use_raw else effective_embedding(bridge, token_ids)
     with torch.no_grad():
-        return bridge.blocks[layer].ln1(x[None])[0].float()
+        return bridge.blocks[layer].ln1((raw if use_raw else effective)[None])[0].float()
 
 
 def qk_token_map(e: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor) -> np.ndarray:

@@ -62,34 +62,32 @@ def qk_side_probes(bridge, name: str, rows: list[dict], families: set[str], cate
         ids, labels = token_set(cfg, categories, brown_frequent)
         bags = qk.brown_bags(brown_prompts(64, cfg.n_bags), cfg.bag_size) if "prediction" in families else []
         every = np.unique(np.concatenate([ids, cat_ids, *bags]))
-        where = {t: i for i, t in enumerate(every)}
-        rows_of = lambda tokens: [where[t] for t in tokens]  # noqa: E731
+        row_of = {t: i for i, t in enumerate(every)}  # token id → row of the embeddings below
+        id_rows, cat_rows = [row_of[t] for t in ids], [row_of[t] for t in cat_ids]
+        bag_rows = [np.array([row_of[t] for t in bag]) for bag in bags]
         raw = raw_embedding(bridge, every)
         ee = effective_embedding(bridge, every) if cfg.embedding != "raw" and bridge.cfg.n_layers > 1 else raw
+        unembed = bridge.W_U[:, torch.as_tensor(every)].T.float()  # [every, d_model]: prediction queries
         category_maps, bag_maps = {}, {}
         for layer in range(bridge.cfg.n_layers):
-            use_raw = cfg.embedding == "raw" or (cfg.embedding == "auto" and layer == 0)
-            with torch.no_grad():
-                e = bridge.blocks[layer].ln1((raw if use_raw else ee)[None])[0].float()  # [every, d_model]
+            e = qk.head_input(bridge, layer, raw, ee, cfg.embedding)  # [every, d_model]
+            e_ids, e_cat = e[id_rows], e[cat_rows]
             for head in range(bridge.cfg.n_heads):
                 row = rows[layer * bridge.cfg.n_heads + head]
                 w_q, w_k = bridge.W_Q[layer, head], bridge.W_K[layer, head]
                 if "qk" in families:
                     with torch.no_grad():
-                        e_ids = e[rows_of(ids)]
                         row.update(qk.qk_scores(e_ids @ w_q, e_ids @ w_k, qk.symmetric_spectrum(w_q, w_k)[0]))
-                    category_maps[row["head_id"]] = qk.qk_token_map(e[rows_of(cat_ids)], w_q, w_k)
+                    category_maps[row["head_id"]] = qk.qk_token_map(e_cat, w_q, w_k)
                 if "prediction" in families:
                     with torch.no_grad():
-                        keys = e @ w_k  # [every, d_head]
-                        queries = bridge.W_U[:, torch.as_tensor(every)].T.float() @ w_q  # [every, d_head]
-                    bag_rows = [np.array(rows_of(bag)) for bag in bags]
+                        keys, queries = e @ w_k, unembed @ w_q  # [every, d_head] each
                     row["prediction_attention"] = qk.prediction_attention(keys, queries, bag_rows)
                     bag_maps[row["head_id"]] = qk.bag_attention(keys, queries, bag_rows[0])
                 if (layer, head) == named["steer_head"]:
-                    extras["steering"] = steering_rows(cfg, e[rows_of(cat_ids)], w_q, w_k, cat_labels)
+                    extras["steering"] = steering_rows(cfg, e_cat, w_q, w_k, cat_labels)
                 if (layer, head) == named["cluster_head"]:
-                    token_map = qk.qk_token_map(e[rows_of(ids)], w_q, w_k)
+                    token_map = qk.qk_token_map(e_ids, w_q, w_k)
                     extras["token_clusters"] = (ids, labels, token_clusters(token_map, cfg.token_knn, cfg.seed))
         extras.update(category_maps=category_maps, bag_maps=bag_maps, bag_tokens=bags[0] if bags else None)
     return extras
