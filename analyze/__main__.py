@@ -14,6 +14,8 @@ from train.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from analyze.probes import PROBE_FAMILIES
+
     parser = argparse.ArgumentParser(prog="python -m analyze", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ph = sub.add_parser("phrenology", help="reproduce the Attention Phrenology paper on a fleet")
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("probes", help="circuit probes on a toy checkpoint, a fleet, or a pretrained model")
     pr.add_argument("--model", required=True, help="toy model dir, fleet dir, local HF dir, or HF model name")
-    pr.add_argument("--probes", default="all", help="all, or a comma list of: patterns,layer0,ov,eigen,ablation,semantic,qk,prediction")
+    pr.add_argument("--probes", default="all", help=f"all, or a comma list of: {','.join(PROBE_FAMILIES)}")
     pr.add_argument("--pairs", type=Path, help="antonym pairs file (default: analyze/data/antonyms.txt)")
     pr.add_argument("--prompts", type=int, help="Brown prompts for pattern scores and mean ablation (default 64)")
     pr.add_argument("--embedding", choices=["raw", "ee", "auto"], help="embedding fed to the OV and QK maps")

@@ -52,9 +52,9 @@ def embeddings(coords: dict[str, np.ndarray], models: list[str], artificial: lis
             ax.annotate(name, xy[n_real + i], fontsize=7)
         ax.scatter(xy[:n_real, 0], xy[:n_real, 1], c=colors, s=22, zorder=2, alpha=0.85)
         ax.set_title(method.upper())
-    first = {m: colors[i] for i, m in reversed(list(enumerate(models)))}  # one legend entry per group
-    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=str(m))
-               for m, c in sorted(first.items(), key=lambda kv: str(kv[0]))]
+    color_of = dict(zip(models, colors))  # one legend entry per group
+    handles = [plt.Line2D([], [], ls="", marker="o", color=color_of[m], label=str(m))
+               for m in sorted(color_of, key=str)]
     if len(handles) <= 12:
         np.atleast_1d(axes)[-1].legend(handles=handles, fontsize=7, loc="best")
     return _save(fig, path)

@@ -82,11 +82,16 @@ def qk_scores(queries: torch.Tensor, keys: torch.Tensor, eigenvalues: np.ndarray
             "qk_sym_top_sv": norm(sym_core, 2), "qk_skew_top_sv": norm(skew_core, 2)}
 
 
+def row_softmax(token_map: np.ndarray) -> np.ndarray:
+    """Each query row of a token map as attention over the token set.  [n, n] → [n, n], rows sum to 1"""
+    p = np.exp(token_map - token_map.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def self_and_category_attention(token_map: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Softmax each row of a token map over the token set: mean mass on the token itself and on the other
     tokens of its category."""
-    p = np.exp(token_map - token_map.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    p = row_softmax(token_map)
     same = labels[:, None] == labels[None, :]
     np.fill_diagonal(same, False)
     return float(np.diag(p).mean()), float((p * same).sum(axis=1).mean())

@@ -109,6 +109,5 @@ def token_clusters(token_map: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Leiden (γ = 1) on the kNN graph of the rows of the softmaxed token map: tokens that attend alike."""
     from analyze.cluster import knn_graph, leiden
 
-    p = np.exp(token_map - token_map.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    p = qk.row_softmax(token_map)
     return leiden(knn_graph(p, min(k, len(p))), 1.0, seed)

@@ -54,10 +54,14 @@ def load_pairs(path: str | Path | None, tokenizer) -> WordPairs:
     if not pairs:
         raise WordListError(f"pairs file {path} has no word pairs")
     words = [a for a, _ in pairs] + [b for _, b in pairs]
-    if len(set(words)) != len(words):
-        dup = sorted({w for w in words if words.count(w) > 1})
+    if dup := repeated(words):
         raise WordListError(f"{path}: words appear in more than one pair: {', '.join(dup)}")
     return WordPairs(tuple(words), tuple(single_token_ids(words, tokenizer)))
+
+
+def repeated(words: list[str]) -> list[str]:
+    """Words that occur more than once, sorted: a word list must name each word once."""
+    return sorted({w for w in words if words.count(w) > 1})
 
 
 DEFAULT_CATEGORIES = Path(__file__).parent / "data" / "categories.yaml"
@@ -90,7 +94,6 @@ def load_categories(path: str | Path | None, tokenizer, min_words: int = 2) -> C
         names.append(str(name))
         words += items
         labels += [len(names) - 1] * len(items)
-    dup = sorted({w for w in words if words.count(w) > 1})
-    if dup:
+    if dup := repeated(words):
         raise WordListError(f"{path}: words in more than one place: {', '.join(dup)}")
     return Categories(tuple(names), tuple(words), tuple(single_token_ids(words, tokenizer)), tuple(labels))
