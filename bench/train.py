@@ -1,9 +1,11 @@
 """Training-speed benchmark: ``python -m bench.train [--config configs/paper.yaml] [--n 3] [--steps 20]``.
 
-Prints, on one machine in one run: the measured fp32 (and, on CUDA, bf16) matmul peak; tokens/s and
-model GFLOP/s of the project's fleet trainer (N models through the real Lightning loop) and of
-TransformerLens's own loop (``transformer_lens.tools.training.train``, N times in sequence on the same
-model and batch size); their ratio; model-FLOP utilisation; and peak RSS. Not a test: it prints figures.
+Prints, on one machine in one run: the matmul peak in fp32 and in the best dtype the hardware runs natively
+(bf16 on CPUs with AVX-512 BF16 / AMX and on GPUs); tokens/s and model GFLOP/s of the project's fleet trainer
+(the real Lightning loop) with ``members_per_step`` 1 and auto; its model-FLOP utilisation against the
+best-dtype peak; TransformerLens's own loop (``transformer_lens.tools.training.train`` at its defaults, fp32,
+N times in sequence on the same model and batch size) and the ratio; peak RSS; the paper fleet's projected
+hours; and the val loss after the same steps trained in fp32 and in bf16. Not a test: it prints figures.
 
 Model FLOPs per trained token: 6 × (weights used in matmuls: W_Q, W_K, W_V, W_O, MLP in/out, W_U) plus
 12 × n_layers × n_ctx × n_heads × d_head for the attention scores and mixing (QK^T and AV, forward and
@@ -26,6 +28,7 @@ import torch
 
 from train.config import FleetConfig, load_config
 from train.corpus import PROJECT_ROOT
+from train.hardware import cpu_has_native_bf16, members_per_step, resolve_device
 
 
 def model_flops_per_token(cfg: FleetConfig, vocab: int = 50_257) -> float:
@@ -35,10 +38,10 @@ def model_flops_per_token(cfg: FleetConfig, vocab: int = 50_257) -> float:
     return 6 * matmul_weights + 12 * cfg.n_layers * cfg.n_ctx * d_attn
 
 
-def sgemm_rate(m: int, k: int, n: int, device: str, dtype=torch.float32, seconds: float = 1.0) -> float:
-    """Sustained GFLOP/s of an (m×k)·(k×n) matmul."""
-    a = torch.randn(m, k, device=device, dtype=dtype)
-    b = torch.randn(k, n, device=device, dtype=dtype)
+def matmul_rate(m: int, k: int, n: int, device: str, dtype=torch.float32, seconds: float = 1.0) -> float:
+    """Sustained GFLOP/s of an (m×k)·(k×n) matmul on random data."""
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     for _ in range(2):
         a @ b
@@ -53,32 +56,31 @@ def sgemm_rate(m: int, k: int, n: int, device: str, dtype=torch.float32, seconds
 
 def peak_matmul(device: str, dtype=torch.float32) -> float:
     size = 8192 if device == "cuda" else 2048
-    return max(sgemm_rate(size, size, size, device, dtype) for _ in range(2))
+    return max(matmul_rate(size, size, size, device, dtype) for _ in range(2))
 
 
-def unembed_rates(cfg: FleetConfig, device: str, vocab: int = 50_257) -> float:
-    """FLOP-weighted rate of the three unembedding matmuls of one chunk as train/loss.py lays them out:
-    logits^T = W_U h^T [vocab, c], grad_h = P^T W_U [c, d], grad_W = P h [vocab, d]."""
-    c, d = cfg.loss_chunk or cfg.batch_size * cfg.n_ctx, cfg.d_model
-    rates = [sgemm_rate(vocab, d, c, device), sgemm_rate(c, vocab, d, device), sgemm_rate(vocab, c, d, device)]
-    return 3 / sum(1 / r for r in rates)
+def best_dtype(device: str) -> torch.dtype:
+    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_native_bf16()
+    return torch.bfloat16 if native else torch.float32
 
 
-def bench_fleet_trainer(cfg: FleetConfig, n: int, steps: int, warmup: int) -> float:
-    """Tokens/s of the project's trainer: median of per-step rates after warm-up, over N models."""
+def bench_fleet_trainer(cfg: FleetConfig, n: int, steps: int, warmup: int, per_step: int | None) -> tuple[float, int]:
+    """Fleet tokens/s of the project's trainer and the members trained together: each member's median per-step
+    rate after warm-up, times the members that ran at once."""
     from train.fleet import train_fleet
 
     run = load_config(None, {**cfg.to_dict(), "n": n, "train_windows": cfg.batch_size * (steps + warmup),
                              "epochs": 1, "val_windows": cfg.batch_size, "log_every_n_steps": 1,
-                             "checkpoint_every_n_steps": 10**6})
+                             "checkpoint_every_n_steps": 10**6, "members_per_step": per_step})
     with tempfile.TemporaryDirectory() as tmp:
-        train_fleet(run, Path(tmp) / "fleet", progress=False)
+        record = train_fleet(run, Path(tmp) / "fleet", progress=False)
+        together = len(record["models"][0]["trained_with"])
         rates = []
         for i in range(n):
             with open(Path(tmp) / "fleet" / f"model_{i:02d}" / "metrics.csv") as f:
                 rows = [r for r in csv.DictReader(f) if r["tokens_per_s"] and int(r["step"]) > warmup]
             rates.append(statistics.median(float(r["tokens_per_s"]) for r in rows))
-    return statistics.mean(rates)
+    return together * statistics.mean(rates), together
 
 
 def bench_transformer_lens_loop(cfg: FleetConfig, n: int, steps: int, warmup: int, device: str) -> float:
@@ -107,12 +109,23 @@ def bench_transformer_lens_loop(cfg: FleetConfig, n: int, steps: int, warmup: in
     return n * steps * cfg.batch_size * cfg.n_ctx / total_time
 
 
+def val_loss_after(cfg: FleetConfig, steps: int, precision: str) -> float:
+    """Val loss (fp32, 1,024 held-out windows) of model 0 after ``steps`` steps trained in ``precision``."""
+    from train.fleet import train_fleet
+
+    run = load_config(None, {**cfg.to_dict(), "n": 1, "train_windows": cfg.batch_size * steps, "epochs": 1,
+                             "precision": precision, "checkpoint_every_n_steps": 10**6, "members_per_step": 1})
+    with tempfile.TemporaryDirectory() as tmp:
+        return train_fleet(run, Path(tmp) / "fleet", progress=False)["models"][0]["final_val_loss"]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "configs" / "paper.yaml")
-    parser.add_argument("--n", type=int, default=3, help="models per trainer")
+    parser.add_argument("--n", type=int, default=3, help="models per trainer run")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--parity-steps", type=int, default=100, help="steps of the fp32 / bf16 val-loss check (0: skip)")
     parser.add_argument("--skip-tl", action="store_true", help="skip TransformerLens's loop")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. loss_chunk=512")
     args = parser.parse_args(argv)
@@ -121,36 +134,47 @@ def main(argv=None) -> None:
 
     setup_logging()
     cfg = load_config(args.config, parse_cli_overrides(args.overrides))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device, precision = resolve_device(cfg.device, cfg.precision)
     flops = model_flops_per_token(cfg)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-          f"{torch.__version__} ({torch.get_num_threads()} threads), device {device}")
+          f"{torch.__version__} ({torch.get_num_threads()} threads), device {device}"
+          + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else
+             f", native bf16: {'yes' if cpu_has_native_bf16() else 'no'}"))
     print(f"model: {args.config.name}, batch {cfg.batch_size} x {cfg.n_ctx} tokens, "
-          f"{flops / 1e6:.1f} MFLOP per trained token")
-    peak = peak_matmul(device)
-    unembed = unembed_rates(cfg, device)
-    print(f"fp32 matmul peak (square sgemm): {peak:8.1f} GFLOP/s")
-    print(f"fp32 sgemm at the unembedding's shapes:   {unembed:8.1f} GFLOP/s")
-    if device == "cuda":
-        print(f"bf16 matmul peak (square):       {peak_matmul(device, torch.bfloat16):8.1f} GFLOP/s "
-              f"(fleet trainer runs bf16 autocast on CUDA)")
-    ours = bench_fleet_trainer(cfg, args.n, args.steps, args.warmup)
+          f"{flops / 1e6:.1f} MFLOP per trained token; trainer precision {precision}")
+    best = best_dtype(device)
+    fp32 = peak_matmul(device)
+    peak = peak_matmul(device, best) if best != torch.float32 else fp32
+    print(f"matmul peak fp32:                  {fp32:10.1f} GFLOP/s")
+    print(f"matmul peak best dtype ({str(best).removeprefix('torch.')}):   {peak:10.1f} GFLOP/s")
+    rates = {}
+    auto = members_per_step(cfg, device, args.n)
+    for label, per_step in (("1", 1), (f"auto = {auto}", None)):
+        if per_step is None and auto == 1:
+            print(f"fleet trainer, members_per_step auto: resolves to 1 on this device (same as above)")
+            continue
+        rate, together = bench_fleet_trainer(cfg, args.n, args.steps, args.warmup, per_step)
+        rates[label] = rate
+        print(f"fleet trainer, members_per_step {label:8s}: {rate:10.1f} tokens/s {rate * flops / 1e9:8.1f} model "
+              f"GFLOP/s  MFU {rate * flops / 1e9 / peak:6.1%} of the {str(best).removeprefix('torch.')} peak")
+    ours = max(rates.values())
+    peak_after = peak_matmul(device, best)
+    print(f"matmul peak best dtype again after the trainer: {peak_after:8.1f} GFLOP/s (the VM drifts; MFU against "
+          f"the mean of both readings: {ours * flops / 1e9 / ((peak + peak_after) / 2):.1%})")
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    # A shared VM's sgemm rate drifts by tens of percent over minutes: measure the peak again after the
-    # trainer and divide by the mean of the two, so the MFU does not hinge on one lucky or unlucky second.
-    peak_after = peak_matmul(device)
-    print(f"fp32 matmul peak again after the trainer: {peak_after:8.1f} GFLOP/s")
-    peak = (peak + peak_after) / 2
-    print(f"fleet trainer ({args.n} models):  {ours:8.1f} tokens/s  {ours * flops / 1e9:7.1f} model GFLOP/s  "
-          f"MFU {ours * flops / 1e9 / peak:5.1%} of mean square peak, {ours * flops / 1e9 / unembed:5.1%} of "
-          f"unembedding-shape sgemm; peak RSS {rss_gb:.2f} GB")
+    print(f"peak RSS: {rss_gb:.2f} GB")
     if not args.skip_tl:
         theirs = bench_transformer_lens_loop(cfg, args.n, args.steps, args.warmup, device)
-        print(f"TransformerLens train() x{args.n}: {theirs:8.1f} tokens/s  {theirs * flops / 1e9:7.1f} model GFLOP/s  "
-              f"MFU {theirs * flops / 1e9 / peak:5.1%}")
+        print(f"TransformerLens train() x{args.n} (its defaults, fp32): {theirs:10.1f} tokens/s "
+              f"{theirs * flops / 1e9:8.1f} model GFLOP/s")
         print(f"ratio fleet trainer / TransformerLens: {ours / theirs:.2f}x")
     paper_tokens = 9 * cfg.total_steps() * cfg.batch_size * cfg.n_ctx
-    print(f"paper fleet ({paper_tokens / 1e6:.1f} M tokens) at this rate: {paper_tokens / ours / 3600:.2f} h")
+    print(f"9-model fleet of this config ({paper_tokens / 1e6:.1f} M tokens) at the best rate: {paper_tokens / ours / 3600:.2f} h "
+          f"({paper_tokens / ours:.0f} s)")
+    if args.parity_steps:
+        losses = {p: val_loss_after(cfg, args.parity_steps, p) for p in ("32-true", "bf16-mixed")}
+        print(f"val loss after {args.parity_steps} steps, same seed: fp32 {losses['32-true']:.4f}, bf16-mixed "
+              f"{losses['bf16-mixed']:.4f} (difference {losses['bf16-mixed'] - losses['32-true']:+.4f})")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from analyze.__main__ import main as analyze_main
-from analyze.words import load_pairs
+from analyze.probes.words import load_pairs
 from tests.analyze.constructed_fleet import build_constructed_fleet
 from tests.analyze.planted import build_planted_gpt2
 from train.tokenizer import load_gpt2_tokenizer

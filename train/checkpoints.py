@@ -1,4 +1,4 @@
-"""Saving and loading trained models: atomic writes, ``load_model`` and ``load_fleet`` for everything downstream.
+"""Saving and loading trained toy models: atomic writes, strict JSON, ``load_toy_bridge`` and ``load_fleet``.
 
 A toy model directory holds ``config.json`` (the TransformerLens config plus the fleet config) and
 ``model.safetensors`` (the ``NativeModel`` state dict); it describes itself, as nanoGPT checkpoints do.
@@ -7,6 +7,7 @@ A toy model directory holds ``config.json`` (the TransformerLens config plus the
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -24,28 +25,52 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` then rename ``tmp`` onto ``path``: readers never see a half-written file."""
+    """Call ``write(tmp)`` then rename ``tmp`` onto ``path``: readers never see a half-written file.
+
+    The file gets the mode an ordinary ``open()`` would give it (0666 minus the umask), not mkstemp's 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with NaN and ±inf floats replaced by None: JSON has no NaN (``JSON.parse`` rejects it)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+    """Strict JSON (NaN → null), written atomically."""
+    text = json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))
 
 
-def save_toy_model(model_dir: Path, model: torch.nn.Module, tl_config: dict, fleet_config: dict, index: int) -> None:
-    """Write ``config.json`` and ``model.safetensors`` for one fleet member."""
+def save_toy_model(model_dir: Path, state: dict[str, torch.Tensor], tl_config: dict, fleet_config: dict,
+                   index: int) -> None:
+    """Write ``config.json`` and ``model.safetensors`` (a ``NativeModel`` state dict) for one fleet member."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     atomic_write(Path(model_dir) / "model.safetensors", lambda p: save_file(state, str(p)))
     write_json(Path(model_dir) / "config.json",
                {TOY_MARKER: 1, "index": index, "tl_config": tl_config, "fleet_config": fleet_config})
@@ -75,6 +100,11 @@ def load_native(model_dir: Path, device: str | torch.device = "cpu") -> tuple[to
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights} is corrupt or truncated ({err}); retrain this model or restore the file")
+    bad = [name for name, tensor in state.items() if not torch.isfinite(tensor).all()]
+    if bad:
+        raise CheckpointError(f"{weights} holds NaN or inf in {bad[0]}"
+                              f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''}; retrain this model "
+                              f"or restore the file")
     model = build_native_model(config["tl_config"]).to(device)
     try:
         model.load_state_dict(state, strict=True)
@@ -83,57 +113,25 @@ def load_native(model_dir: Path, device: str | torch.device = "cpu") -> tuple[to
     return model.eval(), config
 
 
-def load_model(name_or_dir: str | Path, device: str | torch.device | None = None):
-    """A ``TransformerBridge`` for a toy model dir, a local HF model dir, or an HF model name in the local cache."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    path = Path(name_or_dir)
-    if not path.exists():
-        return _boot_pretrained(str(name_or_dir), device, offline_name=True)
-    if not (path / "config.json").exists():
-        raise CheckpointError(f"{path} has no config.json: it is neither a toy model dir nor a HF model dir")
-    config = json.loads((path / "config.json").read_text())
-    if TOY_MARKER not in config:
-        return _boot_pretrained(str(path), device)
+def member_name(index: int) -> str:
+    """The short name of fleet member ``index`` (``m03``): the prefix of its head ids everywhere."""
+    return f"m{index:02d}"
+
+
+def load_toy_bridge(model_dir: str | Path, device: str | torch.device = "cpu"):
+    """A ``TransformerBridge`` around a toy model dir's weights, with the GPT-2 tokenizer it was trained with."""
     from train.tokenizer import load_gpt2_tokenizer
 
-    model, config = load_native(path, device)
-    return wrap_in_bridge(model, config["tl_config"], model_name=f"m{config['index']:02d}",
+    model, config = load_native(model_dir, device)
+    return wrap_in_bridge(model, config["tl_config"], model_name=member_name(config["index"]),
                           tokenizer=load_gpt2_tokenizer())
 
 
-def _boot_pretrained(name_or_dir: str, device, offline_name: bool = False):
-    """Pretrained GPT-2-architecture model through ``TransformerBridge.boot_transformers``, no network."""
-    from transformer_lens.model_bridge import TransformerBridge
-
-    from train.tokenizer import GPT2_VOCAB_SIZE, load_gpt2_tokenizer
-
-    if offline_name:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(name_or_dir, "config.json")
-        except Exception:  # noqa: BLE001 - any failure here means "not cached"
-            cached = None
-        if not isinstance(cached, str):
-            raise CheckpointError(
-                f"{name_or_dir!r} is no local directory and not in the local Hugging Face cache (offline); "
-                f"download it elsewhere (huggingface-cli download {name_or_dir}) and copy the cache, or pass "
-                f"a local directory made with save_pretrained")
-    from transformers import AutoConfig
-
-    hf_config = AutoConfig.from_pretrained(name_or_dir)
-    tokenizer = load_gpt2_tokenizer() if getattr(hf_config, "vocab_size", None) == GPT2_VOCAB_SIZE else None
-    bridge = TransformerBridge.boot_transformers(name_or_dir, device=device, tokenizer=tokenizer)
-    bridge.enable_compatibility_mode()
-    return bridge
-
-
-def load_fleet(fleet_dir: str | Path, device: str | torch.device | None = None) -> list:
+def load_fleet(fleet_dir: str | Path, device: str | torch.device = "cpu") -> list:
     """Bridges for every finished model of a fleet, in index order (failed or unfinished ones are skipped)."""
     fleet_dir = Path(fleet_dir)
     record = read_fleet_record(fleet_dir)
-    return [load_model(fleet_dir / m["dir"], device) for m in record["models"] if m["status"] == "done"]
+    return [load_toy_bridge(fleet_dir / m["dir"], device) for m in record["models"] if m["status"] == "done"]
 
 
 def read_fleet_record(fleet_dir: str | Path) -> dict:

@@ -16,7 +16,8 @@ import yaml
 
 
 # Fields that do not change what is trained: a fleet may be resumed with other values.
-RUNTIME_FIELDS = ("device", "loss_chunk", "fused_adamw", "checkpoint_every_n_steps", "log_every_n_steps")
+RUNTIME_FIELDS = ("device", "loss_chunk", "fused_adamw", "checkpoint_every_n_steps", "log_every_n_steps",
+                  "members_per_step")
 
 
 class ConfigError(ValueError):
@@ -58,9 +59,10 @@ class FleetConfig:
     checkpoint_every_n_steps: int = 100  # a killed run loses at most this many steps
     log_every_n_steps: int = 10
     fused_adamw: bool = True  # same update as the for-loop AdamW up to float rounding, much faster
-    loss_chunk: int = 128  # positions unembedded at a time (train/loss.py); 0: plain full-logits loss
-    device: str = "auto"  # auto: CUDA (bf16 autocast) when present, else CPU fp32
-    precision: str = "auto"  # auto | 32-true | bf16-mixed
+    loss_chunk: int | None = None  # positions unembedded at a time (train/loss.py); None: measured default; 0: plain
+    members_per_step: int | None = None  # models trained together as one batched model (train/group.py); None: auto
+    device: str = "auto"  # auto: CUDA when present, else CPU
+    precision: str = "auto"  # auto: bf16-mixed where the hardware runs bf16 natively (train/hardware.py), else 32-true
 
     def __post_init__(self) -> None:
         positive = ["n_layers", "n_heads", "n_ctx", "d_model", "d_head", "train_windows", "val_windows",
@@ -68,10 +70,17 @@ class FleetConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or self.weight_decay < 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ConfigError(f"need lr > 0, weight_decay >= 0 and betas in [0, 1); got lr={self.lr}, "
+                              f"weight_decay={self.weight_decay}, beta1={self.beta1}, beta2={self.beta2}")
         if not 0 < self.heldout_fraction < 1:
             raise ConfigError(f"heldout_fraction must be in (0, 1), got {self.heldout_fraction}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.members_per_step is not None and (not isinstance(self.members_per_step, int) or self.members_per_step < 1):
+            raise ConfigError(f"members_per_step must be null (auto) or a positive int, got {self.members_per_step!r}")
+        if self.loss_chunk is not None and (not isinstance(self.loss_chunk, int) or self.loss_chunk < 0):
+            raise ConfigError(f"loss_chunk must be null (auto), 0 (plain loss) or a positive int, got {self.loss_chunk!r}")
         if self.precision not in ("auto", "32-true", "bf16-mixed"):
             raise ConfigError(f"precision must be auto, 32-true or bf16-mixed, got {self.precision!r}")
 
@@ -123,6 +132,10 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return value
 
 
+def _field_names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
 def apply_overrides(cfg: FleetConfig, overrides: dict[str, Any]) -> FleetConfig:
     """Return a new config with ``overrides`` applied; unknown keys are an error."""
     known = {f.name for f in fields(cfg)}
@@ -144,9 +157,12 @@ def parse_cli_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None, cls=None):
-    """Defaults of ``cls`` (default: the paper's ``FleetConfig``), then the YAML file's overrides, then ``overrides``."""
-    cfg = (cls or FleetConfig)()
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None, cls=None,
+                base: dict[str, Any] | None = None):
+    """Defaults of ``cls`` (default: the paper's ``FleetConfig``), or a stored config ``base``, then the YAML file's
+    overrides, then ``overrides``."""
+    cls = cls or FleetConfig
+    cfg = cls() if base is None else apply_overrides(cls(), {k: v for k, v in base.items() if k in _field_names(cls)})
     if path is not None:
         path = Path(path)
         if not path.is_file():

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def read_brown(nltk_data: str | Path | None = None) -> list[tuple[str, list[str]
         return [(fid, [join_words(s) for s in reader.sents(fid)]) for fid in reader.fileids()]
     except PermissionError as err:  # NLTK refuses data dirs writable by group/others
         raise CorpusNotFound(f"NLTK refused {path} ({err}); run: chmod -R go-w {root}") from err
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:  # truncated or corrupt archive
+        raise CorpusNotFound(f"{path} is truncated or corrupt ({err}); replace it with a complete copy of "
+                             f"NLTK's brown.zip") from err
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from train.corpus import PROJECT_ROOT, Split, find_brown, read_brown, split_documents
-from train.tokenizer import load_gpt2_tokenizer, tokenizer_fingerprint
+from train.tokenizer import fingerprint_of, load_gpt2_tokenizer, tokenizer_fingerprint
 
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 _CACHE_VERSION = 1
@@ -55,24 +55,30 @@ def window_documents(text: TokenizedText, n: int, length: int, seed: int) -> np.
 
 def frequent_tokens(text: TokenizedText, n: int) -> np.ndarray:
     """The ``n`` most frequent token ids of a text, most frequent first."""
-    return np.argsort(-np.bincount(text.tokens, minlength=50_257), kind="stable")[:n]
+    return np.argsort(-np.bincount(text.tokens), kind="stable")[:n]
 
 
-def _cache_key(brown_path: Path, heldout_fraction: float) -> str:
+def _cache_key(brown_path: Path, heldout_fraction: float, tokenizer_id: str) -> str:
     brown_id = f"{brown_path.name}:{brown_path.stat().st_size}"
-    raw = json.dumps([_CACHE_VERSION, tokenizer_fingerprint(), brown_id, heldout_fraction])
+    raw = json.dumps([_CACHE_VERSION, tokenizer_id, brown_id, heldout_fraction])
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def tokenize_brown(heldout_fraction: float, nltk_data=None, cache_dir: Path | None = None,
+def tokenize_brown(heldout_fraction: float, nltk_data=None, cache_dir: Path | None = None, tokenizer=None,
                    ) -> tuple[Split, TokenizedText, TokenizedText]:
-    """``(split, train, heldout)``; the first call tokenises Brown (~1.3 M tokens), later calls read the cache."""
+    """``(split, train, heldout)``; the first call tokenises Brown (~1.3 M tokens), later calls read the cache.
+
+    ``tokenizer``: None for GPT-2's BPE (what the fleets train on), or any Hugging Face tokenizer: a pretrained
+    model then reads the same sentences in its own tokens. Each tokenizer has its own cache.
+    """
     import datasets
 
     cache_dir = Path(cache_dir or DEFAULT_CACHE_DIR)
-    path = cache_dir / f"brown-gpt2-{_cache_key(find_brown(nltk_data), heldout_fraction)}"
+    tokenizer_id = tokenizer_fingerprint() if tokenizer is None else fingerprint_of(tokenizer)
+    prefix = "brown-gpt2" if tokenizer is None else "brown-tok"
+    path = cache_dir / f"{prefix}-{_cache_key(find_brown(nltk_data), heldout_fraction, tokenizer_id)}"
     if not (path / "split.json").exists():
-        _build_cache(path, heldout_fraction, nltk_data)
+        _build_cache(path, heldout_fraction, nltk_data, tokenizer)
     if path not in _LOADED:  # analyses ask several times per model; reading the cache once is enough
         split = Split(**{k: tuple(v) if isinstance(v, list) else v
                          for k, v in json.loads((path / "split.json").read_text()).items()})
@@ -96,12 +102,12 @@ def _as_text(dset) -> TokenizedText:
     return text
 
 
-def _build_cache(path: Path, heldout_fraction: float, nltk_data) -> None:
+def _build_cache(path: Path, heldout_fraction: float, nltk_data, tokenizer=None) -> None:
     import datasets
 
     docs = read_brown(nltk_data)
     split = split_documents([(d, len(s)) for d, s in docs], heldout_fraction)
-    tokenizer = load_gpt2_tokenizer()
+    tokenizer = tokenizer or load_gpt2_tokenizer()
     sides = {}
     for side, names in (("train", set(split.train_docs)), ("heldout", set(split.heldout_docs))):
         rows = [(doc, sent) for doc, sents in docs if doc in names for sent in sents]

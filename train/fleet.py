@@ -10,9 +10,12 @@ Layout of a fleet dir::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import logging
+import os
 import platform
 import time
 from pathlib import Path
@@ -24,6 +27,7 @@ from tqdm.auto import tqdm
 from train.checkpoints import atomic_write, read_fleet_record, save_toy_model, write_json
 from train.config import FleetConfig
 from train.data import tokenize_brown
+from train.hardware import members_per_step, resolve_device
 from train.module import BrownWindows, FleetMember
 
 log = logging.getLogger(__name__)
@@ -35,39 +39,72 @@ class FleetMismatch(ValueError):
     """The fleet dir holds a fleet trained with another config; we refuse to mix the two."""
 
 
-def resolve_device(device: str, precision: str) -> tuple[str, str]:
-    """``auto`` → CUDA with bf16 autocast when a GPU is present, else CPU fp32."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda was asked for but no CUDA GPU is visible")
-    if precision == "auto":
-        precision = "bf16-mixed" if device == "cuda" else "32-true"
-    return device, precision
-
-
 def library_versions() -> dict[str, str]:
-    import lightning
-    import transformer_lens
-    import transformers
+    from importlib import metadata
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "lightning": lightning.__version__,
-            "transformer_lens": getattr(transformer_lens, "__version__", "?"),
-            "transformers": transformers.__version__}
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            **{name: metadata.version(name) for name in ("lightning", "transformer-lens", "transformers")}}
+
+
+class FleetLocked(RuntimeError):
+    """Another ``train fleet`` holds the fleet dir."""
+
+
+@contextlib.contextmanager
+def fleet_lock(out: Path):
+    """An exclusive lock on ``out/.lock`` for the whole run; released by the OS if the process dies (kill -9)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise FleetLocked(f"another train fleet run (pid {holder}) is training {out}; wait for it to finish or "
+                              f"pass another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class MetricsCSV(L.Callback):
-    """Writes ``metrics.csv`` (step, epoch, train_loss, val_loss, tokens_per_s); trims rows past a resume point."""
+    """Writes one member's ``metrics.csv`` (step, epoch, train_loss, val_loss, tokens_per_s); trims rows past a
+    resume point. ``suffix`` names the member's metrics in a group ("_3" → ``train_loss_3``), ``position`` its place
+    in the group; tokens_per_s counts this member's tokens."""
 
-    def __init__(self, path: Path, tokens_per_step: int, every_n_steps: int):
+    def __init__(self, path: Path, tokens_per_step: int, every_n_steps: int, suffix: str = "", position: int = 0):
         self.path, self.tokens_per_step, self.every = Path(path), tokens_per_step, every_n_steps
+        self.suffix, self.position = suffix, position
         self.rows: list[dict] = []
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self.path.exists():
             with self.path.open() as f:
                 self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= trainer.global_step]
+            self._validate_missed_epoch(trainer, pl_module)
         self._mark = (time.perf_counter(), trainer.global_step)
+
+    def _validate_missed_epoch(self, trainer, pl_module) -> None:
+        """A run killed after the checkpoint at an epoch's last step but before that epoch's validation resumes
+        past the validation (Lightning restarts at the next epoch). The weights are still those of the epoch's
+        end, so its val loss is computed now and its row written."""
+        step, per_epoch = trainer.global_step, trainer.num_training_batches
+        if step == 0 or per_epoch in (0, float("inf")) or step % per_epoch:
+            return
+        if any(r["val_loss"] not in ("", None) and int(r["step"]) == step for r in self.rows):
+            return
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for batch in trainer.datamodule.val_dataloader():
+                batch = batch.to(pl_module.device)
+                total += float(pl_module.member_val_losses(batch)[self.position]) * len(batch)
+                count += len(batch)
+        self._append(step, step // per_epoch - 1, val_loss=total / count)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -76,14 +113,15 @@ class MetricsCSV(L.Callback):
         now, (then, then_step) = time.perf_counter(), self._mark
         speed = (step - then_step) * self.tokens_per_step / max(now - then, 1e-9)
         self._mark = (now, step)
-        loss = trainer.callback_metrics.get("train_loss")
-        self._append(step, trainer.current_epoch, train_loss=None if loss is None else float(loss),
+        losses = pl_module.last_losses
+        self._append(step, trainer.current_epoch, train_loss=None if losses is None else float(losses[self.position]),
                      tokens_per_s=round(speed, 1))
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+        name = f"val_loss{self.suffix}"
+        if trainer.sanity_checking or name not in trainer.callback_metrics:
             return
-        self._append(trainer.global_step, trainer.current_epoch, val_loss=float(trainer.callback_metrics["val_loss"]))
+        self._append(trainer.global_step, trainer.current_epoch, val_loss=float(trainer.callback_metrics[name]))
 
     def _append(self, step, epoch, train_loss=None, val_loss=None, tokens_per_s=None) -> None:
         self.rows.append({"step": step, "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -99,20 +137,24 @@ class MetricsCSV(L.Callback):
 
 
 class FleetProgress(L.Callback):
-    """Advances one fleet-wide progress bar (steps of all models, with ETA)."""
+    """Advances one fleet-wide progress bar (steps of all models, with ETA); a group step counts once per member."""
 
-    def __init__(self, bar: tqdm, index: int):
-        self.bar, self.index = bar, index
+    def __init__(self, bar: tqdm | None, indices: list[int]):
+        self.bar, self.indices = bar, list(indices)
         self.start_step = 0
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.start_step = trainer.global_step  # > 0 when resumed from a checkpoint
-        self.bar.update(trainer.global_step)
+        if self.bar is not None:
+            self.bar.update(trainer.global_step * len(self.indices))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.bar.update(1)
+        if self.bar is None:  # a Ray worker: the driver draws the bar
+            return
+        self.bar.update(len(self.indices))
         if trainer.global_step % 10 == 0 and "train_loss" in trainer.callback_metrics:
-            self.bar.set_postfix(model=self.index, loss=f"{float(trainer.callback_metrics['train_loss']):.3f}")
+            models = self.indices[0] if len(self.indices) == 1 else f"{self.indices[0]}-{self.indices[-1]}"
+            self.bar.set_postfix(model=models, loss=f"{float(trainer.callback_metrics['train_loss']):.3f}")
 
 
 def open_fleet(cfg: FleetConfig, out: Path) -> dict:
@@ -137,8 +179,18 @@ def open_fleet(cfg: FleetConfig, out: Path) -> dict:
 
 
 def train_fleet(cfg: FleetConfig, out: str | Path, nltk_data=None, cache_dir=None, progress: bool = True) -> dict:
-    """Train (or resume) every unfinished model of the fleet at ``out``; return the fleet record."""
+    """Train (or resume) every unfinished model of the fleet at ``out``; return the fleet record.
+
+    The run holds ``out/.lock``: a second run on the same dir is refused while this one lives.
+    """
     out = Path(out)
+    with fleet_lock(out):
+        return _train_fleet(cfg, out, nltk_data, cache_dir, progress)
+
+
+def prepare_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir) -> tuple[dict, str, str, int]:
+    """Open the fleet record, check and record the split, and resolve device, precision and members per step:
+    ``(record, device, precision, members_per_step)``. Shared by the in-process and the Ray launcher."""
     record = open_fleet(cfg, out)
     device, precision = resolve_device(cfg.device, cfg.precision)
     split, _, _ = tokenize_brown(cfg.heldout_fraction, nltk_data, cache_dir)
@@ -147,55 +199,113 @@ def train_fleet(cfg: FleetConfig, out: str | Path, nltk_data=None, cache_dir=Non
                             f"now {split.sha256[:12]}); the corpus or tokenizer changed")
     write_json(out / "split.json", {"sha256": split.sha256, **split.to_dict()})
     record.update(split_sha256=split.sha256, versions=library_versions(), device=device, precision=precision)
+    for entry in record["models"]:
+        if entry["status"] == "failed":
+            log.warning("model %d failed earlier (%s); it is not retrained", entry["index"], entry.get("error"))
+    pending = [e for e in record["models"] if e["status"] not in ("done", "failed")]
+    record["members_per_step"] = per_step = members_per_step(cfg, device, len(pending))
     write_json(out / "fleet.json", record)
+    return record, device, precision, per_step
 
+
+def _train_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir, progress: bool) -> dict:
+    record, device, precision, per_step = prepare_fleet(cfg, out, nltk_data, cache_dir)
     bar = tqdm(total=cfg.n * cfg.total_steps(), desc=f"fleet {out.name}", unit="step", disable=not progress,
                dynamic_ncols=True)
-    for entry in record["models"]:
-        if entry["status"] in ("done", "failed"):
-            bar.update(cfg.total_steps())
-            if entry["status"] == "failed":
-                log.warning("model %d failed earlier (%s); delete %s to retry", entry["index"], entry.get("error"),
-                            out / entry["dir"])
-            continue
-        entry["status"] = "running"
+    bar.update(sum(cfg.total_steps() for e in record["models"] if e["status"] in ("done", "failed")))
+    while True:
+        pending = [e for e in record["models"] if e["status"] not in ("done", "failed")]
+        if not pending:
+            break
+        group = next_group(pending, per_step, out)
+        for entry in group:
+            entry.update(status="running", error=None)
         write_json(out / "fleet.json", record)
-        entry.update(_train_member(cfg, entry["index"], out / entry["dir"], device, precision, bar,
-                                   nltk_data, cache_dir))
+        try:
+            results = _train_members(cfg, [e["index"] for e in group], out, device, precision, bar, nltk_data,
+                                     cache_dir)
+        except BaseException as err:  # never leave "running" behind; "error" models are retried by a rerun
+            interrupted = isinstance(err, KeyboardInterrupt)
+            for entry in group:
+                entry.update(status="interrupted" if interrupted else "error",
+                             error=None if interrupted else f"{type(err).__name__}: {err}")
+            write_json(out / "fleet.json", record)
+            raise
+        for entry, result in zip(group, results):
+            entry.update(result)
         write_json(out / "fleet.json", record)
+        if not any(r["status"] in ("done", "failed") for r in results):
+            raise RuntimeError(f"models {[e['index'] for e in group]} stopped before the end without failing")
     bar.close()
     return record
 
 
-def _train_member(cfg: FleetConfig, index: int, model_dir: Path, device: str, precision: str, bar: tqdm,
-                  nltk_data, cache_dir) -> dict:
-    """Fit one model with Lightning, resuming from ``last.ckpt`` if a previous run was killed."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(cfg.model_seed(index), workers=True, verbose=False)
-    module = FleetMember(cfg.to_dict(), index)
-    data = BrownWindows(cfg.to_dict(), index, nltk_data, cache_dir)
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=model_dir, save_last=True, save_top_k=0,
-                                                     every_n_train_steps=cfg.checkpoint_every_n_steps)
-    progress = FleetProgress(bar, index)
+def next_group(pending: list[dict], per_step: int, out: Path) -> list[dict]:
+    """The first pending model and the next pending ones at the same training step, up to ``per_step``: members
+    trained together must share their progress (each resumes from its own last.ckpt)."""
+    from train.group import checkpoint_step
+
+    first_step = checkpoint_step(out / pending[0]["dir"])
+    group = [pending[0]]
+    for entry in pending[1:]:
+        if len(group) == per_step:
+            break
+        if checkpoint_step(out / entry["dir"]) == first_step:
+            group.append(entry)
+    return group
+
+
+def _train_members(cfg: FleetConfig, indices: list[int], out: Path, device: str, precision: str, bar: tqdm | None,
+                   nltk_data, cache_dir, extra_callbacks=()) -> list[dict]:
+    """Fit one model (FleetMember, today's path) or a group (FleetGroup) with Lightning, resuming from the
+    members' ``last.ckpt`` if a previous run was killed; one result dict per member."""
+    from train.group import FleetGroup, GroupCheckpointIO, GroupWindows
+
+    single = len(indices) == 1
+    dirs = [out / f"model_{i:02d}" for i in indices]
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.model_seed(indices[0]), workers=True, verbose=False)
+    if single:
+        module, data = FleetMember(cfg.to_dict(), indices[0]), BrownWindows(cfg.to_dict(), indices[0], nltk_data, cache_dir)
+    else:
+        module, data = FleetGroup(cfg.to_dict(), indices), GroupWindows(cfg.to_dict(), indices, nltk_data, cache_dir)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=dirs[0] if single else out / ".group", save_last=True,
+                                                     save_top_k=0, every_n_train_steps=cfg.checkpoint_every_n_steps)
+    metrics = [MetricsCSV(d / "metrics.csv", cfg.batch_size * cfg.n_ctx, cfg.log_every_n_steps,
+                          "" if single else f"_{i}", k) for k, (i, d) in enumerate(zip(indices, dirs))]
+    progress = FleetProgress(bar, indices)
     trainer = L.Trainer(
         accelerator=device, devices=1, precision=precision, max_epochs=cfg.epochs, logger=False,
-        callbacks=[checkpoint, MetricsCSV(model_dir / "metrics.csv", cfg.batch_size * cfg.n_ctx,
-                                          cfg.log_every_n_steps), progress],
+        callbacks=[checkpoint, *metrics, progress, *extra_callbacks], plugins=[] if single else [GroupCheckpointIO(cfg.to_dict(), indices, dirs)],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=cfg.log_every_n_steps, reload_dataloaders_every_n_epochs=1, deterministic=True,
     )
-    resume = model_dir / "last.ckpt"
+    resume = dirs[0] / "last.ckpt"
     started = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=resume if resume.exists() else None)
     seconds = round(time.perf_counter() - started, 1)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    result = {"steps": trainer.global_step, "final_train_loss": metrics.get("train_loss"),
-              "final_val_loss": metrics.get("val_loss"), "resumed_from_step": progress.start_step,
-              "train_seconds_last_run": seconds}
-    if module.nonfinite_step is not None:
-        message = f"non-finite loss at step {module.nonfinite_step}; last good checkpoint kept in {resume}"
-        log.error("model %d: %s", index, message)
-        return {**result, "status": "failed", "error": message}
-    trainer.save_checkpoint(resume)  # the final state, so a finished model can also be trained further
-    save_toy_model(model_dir, module.model, cfg.tl_config(index), cfg.to_dict(), index)
-    return {**result, "status": "done", "error": None}
+    nonfinite = ({indices[0]: module.nonfinite_step} if single and module.nonfinite_step is not None
+                 else {} if single else module.nonfinite)
+    finished = not nonfinite and trainer.global_step == cfg.total_steps()
+    if finished:
+        trainer.save_checkpoint(resume)  # the final state, so a finished model can also be trained further
+    results = []
+    for k, (index, model_dir) in enumerate(zip(indices, dirs)):
+        suffix = "" if single else f"_{index}"
+        last = module.last_losses
+        result = {"steps": trainer.global_step, "final_train_loss": None if last is None else float(last[k]),
+                  "final_val_loss": metrics.get(f"val_loss{suffix}"), "resumed_from_step": progress.start_step,
+                  "train_seconds_last_run": seconds, "trained_with": [int(i) for i in indices], "precision": precision}
+        if index in nonfinite:
+            message = f"non-finite loss at step {nonfinite[index]}; last good checkpoint kept in {model_dir / 'last.ckpt'}"
+            log.error("model %d: %s", index, message)
+            results.append({**result, "status": "failed", "error": message})
+        elif finished:
+            state = module.model.state_dict() if single else module.member_state_dict(k)
+            save_toy_model(model_dir, state, cfg.tl_config(index), cfg.to_dict(), index)
+            results.append({**result, "status": "done", "error": None})
+        else:  # its group stopped for another member: it resumes from its last checkpoint in the next group
+            results.append({**result, "status": "pending", "error": None})
+    return results

@@ -11,22 +11,27 @@ import torch
 
 from train.config import FleetConfig
 from train.data import sample_windows, tokenize_brown
-from train.loss import chunked_unembed_cross_entropy, plain_unembed_cross_entropy
+from train.loss import unembed_cross_entropy
 from train.model import build_native_model, final_hidden
 
 log = logging.getLogger(__name__)
 
 
-def next_token_loss(model: torch.nn.Module, tokens: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+def next_token_loss(model: torch.nn.Module, tokens: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Mean cross-entropy of the prediction at each position against the next token.
 
-    tokens: [batch, n_ctx + 1]. ``chunk`` > 0 unembeds that many positions at a time (same loss, less memory).
+    tokens: [batch, n_ctx + 1]. ``chunk``: positions unembedded at a time (None: measured default, 0: plain
+    full-logits reference). Under bf16 autocast the unembedding runs in bf16 with an fp32 softmax.
     """
     hidden = final_hidden(model, tokens[:, :-1]).flatten(0, 1)  # [batch * n_ctx, d_model]
     targets = tokens[:, 1:].flatten()  # [batch * n_ctx]
-    if chunk > 0:
-        return chunked_unembed_cross_entropy(hidden, model.head.weight, targets, chunk)
-    return plain_unembed_cross_entropy(hidden, model.head.weight, targets)
+    return unembed_cross_entropy(hidden, model.head.weight, targets, chunk, low_precision=autocast_bf16(tokens))
+
+
+def autocast_bf16(tensor: torch.Tensor) -> bool:
+    """True inside Lightning's ``bf16-mixed`` autocast region on the tensor's device."""
+    kind = tensor.device.type
+    return torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind) == torch.bfloat16
 
 
 class FleetMember(L.LightningModule):
@@ -38,6 +43,7 @@ class FleetMember(L.LightningModule):
         self.cfg = FleetConfig(**config)
         self.model = build_native_model(self.cfg.tl_config(index))
         self.nonfinite_step: int | None = None  # set when the loss blows up; the run then stops
+        self.last_losses: torch.Tensor | None = None
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)  # [batch, n_ctx, vocab]
@@ -54,11 +60,18 @@ class FleetMember(L.LightningModule):
                       loss.item(), self.global_step)
             self.trainer.should_stop = True
             return None
+        self.last_losses = loss.detach()[None]  # [1], as the group module's [K]
         self.log("train_loss", loss, prog_bar=False, on_step=True, on_epoch=False)
         return loss
 
+    def member_val_losses(self, tokens: torch.Tensor) -> torch.Tensor:
+        """fp32 validation loss as a one-member vector (the group module returns one per member)."""
+        with torch.autocast(tokens.device.type, enabled=False):
+            return self._loss(tokens)[None]
+
     def validation_step(self, tokens: torch.Tensor, batch_idx: int) -> None:
-        self.log("val_loss", self._loss(tokens), on_step=False, on_epoch=True)
+        with torch.autocast(tokens.device.type, enabled=False):  # val loss in fp32 whatever the training precision
+            self.log("val_loss", self._loss(tokens), on_step=False, on_epoch=True)
 
     def configure_optimizers(self):
         c = self.cfg

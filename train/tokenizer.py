@@ -51,3 +51,15 @@ def tokenizer_fingerprint() -> str:
     for path in gpt2_files():
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def fingerprint_of(tokenizer) -> str:
+    """Hash of any Hugging Face tokenizer's full definition (vocabulary, merges, normaliser, special tokens)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_gpt2(tokenizer) -> bool:
+    """True when ``tokenizer`` has GPT-2's vocabulary (then Brown's GPT-2 token cache serves it)."""
+    return tokenizer is load_gpt2_tokenizer() or tokenizer.get_vocab() == load_gpt2_tokenizer().get_vocab()

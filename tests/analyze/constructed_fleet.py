@@ -42,7 +42,7 @@ def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, se
             attn.k.weight.copy_(torch.tensor(k, dtype=torch.float32))
             attn.q.bias.zero_()
             attn.k.bias.zero_()
-        save_toy_model(out / f"model_{i:02d}", model, cfg.tl_config(i), cfg.to_dict(), i)
+        save_toy_model(out / f"model_{i:02d}", model.state_dict(), cfg.tl_config(i), cfg.to_dict(), i)
         models.append({"index": i, "dir": f"model_{i:02d}", "seed": cfg.model_seed(i), "status": "done"})
     write_json(out / "fleet.json", {"config": cfg.to_dict(), "n": n_models, "models": models,
                                     "split_sha256": "constructed"})

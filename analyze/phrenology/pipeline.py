@@ -1,0 +1,108 @@
+"""The Attention Phrenology pipeline (seed 003) on a fleet: steps in order, each cached under its own key.
+
+A step's key hashes the config fields it reads, the keys of the steps whose files it reads and, for steps
+that run the models, the fleet's fingerprint. A step whose key is unchanged is skipped, so e.g. changing
+``knockout_head`` redoes only ``knockout`` and ``report``, and a rerun after a crash resumes at the first
+unfinished step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from analyze.core.fleet import Fleet
+from analyze.phrenology import autoencoder, cluster, distances, extract, knockout, projections, report, stability
+from analyze.phrenology.config import PhrenologyConfig
+from analyze.phrenology.context import StepContext
+
+log = logging.getLogger(__name__)
+
+AE_FIELDS = ("seed", "bottlenecks", "ae_hidden", "ae_epochs", "ae_batch_size", "ae_lr", "ae_heldout", "aic")
+SWEEP_FIELDS = ("seed", "knn_k", "knn_weighted", "n_gammas", "gamma_min", "gamma_max")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[StepContext], None]
+    reads: tuple[str, ...] = ()  # config fields
+    after: tuple[str, ...] = ()  # steps whose files it reads
+    models: bool = False  # runs the fleet's models
+
+
+STEPS = (
+    Step("extract", extract.step, ("prompts", "prompt_seed"), models=True),
+    Step("distances", distances.step, (), ("extract",)),
+    Step("embeddings", projections.step_embeddings, ("seed", "umap_neighbors", "umap_min_dist", "tsne_perplexity"),
+         ("extract",)),
+    Step("pca", projections.step_pca, ("seed", "pca_components", "pca_prompts"), ("extract",)),
+    Step("first_token", projections.step_first_token, ("seed", "first_token_prompts"), ("extract",)),
+    Step("autoencoder", autoencoder.step, AE_FIELDS, ("extract",)),
+    Step("cluster", cluster.step, SWEEP_FIELDS, ("extract", "autoencoder")),
+    Step("knockout", knockout.step, ("seed", "knockout_head", "knockout_prompt", "knockout_position",
+                                     "knockout_prompts", "knockout_tokens"), ("extract", "cluster"), models=True),
+    Step("stability", stability.step, SWEEP_FIELDS + ("stability_replicates", "null_replicates", "null_gammas"),
+         ("autoencoder", "cluster")),
+    Step("report", report.step, tuple(PhrenologyConfig.__dataclass_fields__),
+         ("extract", "distances", "embeddings", "pca", "first_token", "autoencoder", "cluster", "knockout",
+          "stability")),
+)
+STEP_NAMES = tuple(s.name for s in STEPS)
+
+
+def step_keys(cfg: PhrenologyConfig, fleet_fingerprint: str, partial: tuple[str, ...] = ()) -> dict[str, str]:
+    """Each step's cache key (module docstring)."""
+    keys: dict[str, str] = {}
+    values = asdict(cfg)
+    for s in STEPS:
+        parts = [s.name, {f: values[f] for f in s.reads}, [keys[a] for a in s.after],
+                 fleet_fingerprint if s.models else "", list(partial) if s.name == "report" else []]
+        keys[s.name] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return keys
+
+
+class StepMarkers:
+    """Step markers in ``out/steps/``; a marker holds the key its outputs were made with."""
+
+    def __init__(self, out: Path, keys: dict[str, str], force: bool):
+        self.dir, self.keys, self.force = out / "steps", keys, force
+        self.seconds: dict[str, float] = {}
+
+    def done(self, name: str) -> bool:
+        marker = self.dir / f"{name}.json"
+        return not self.force and marker.exists() and json.loads(marker.read_text())["key"] == self.keys[name]
+
+    def mark(self, name: str, seconds: float) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.seconds[name] = round(seconds, 2)
+        (self.dir / f"{name}.json").write_text(json.dumps({"key": self.keys[name], "seconds": round(seconds, 2)}))
+
+
+def run_phrenology(fleet: Fleet, cfg: PhrenologyConfig, out: Path, force: bool = False, write_csv: bool = False,
+                   progress: bool = True) -> dict[str, float]:
+    """Run every step whose outputs are missing or stale; return seconds per step run now."""
+    out.mkdir(parents=True, exist_ok=True)
+    fingerprint = fleet.fingerprint()
+    markers = StepMarkers(out, step_keys(cfg, fingerprint, tuple(fleet.missing_names)), force)
+    (out / "config.json").write_text(json.dumps({"phrenology": asdict(cfg), "fleet": str(fleet.path),
+                                                 "fleet_fingerprint": fingerprint,
+                                                 "missing_models": fleet.missing_names}, indent=2))
+    ctx = StepContext(fleet, cfg, out, progress, write_csv)
+    ran: set[str] = set()
+    for s in STEPS:
+        if markers.done(s.name) and not ran & set(s.after):  # redone inputs make a cached step stale
+            log.info("step %s: cached", s.name)
+            continue
+        started = time.perf_counter()
+        log.info("step %s ...", s.name)
+        s.run(ctx)
+        ran.add(s.name)
+        markers.mark(s.name, time.perf_counter() - started)
+        log.info("step %s: %.1f s", s.name, markers.seconds[s.name])
+    return markers.seconds

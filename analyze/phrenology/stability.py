@@ -1,0 +1,98 @@
+"""Do the clusters mean anything? Stability and a null baseline, beyond the paper.
+
+- Leiden seeds: the best-γ clustering recomputed with other seeds, compared by adjusted Rand index (ARI).
+- Bootstrap over prompts: heads re-embedded from prompts drawn with replacement, re-clustered at the best γ.
+- Null: each prompt's codes shuffled across all heads, so a "head" is a mix of random heads; the whole
+  sweep is rerun. If real heads' best F-score is no better than the null's, the clusters say little. The null
+  has no ARI: its heads are shuffled, so there is no clustering of the same heads for it to agree with.
+
+``f_verdict`` states whether the real clustering beats the null: a permutation p-value (1 + null replicates at
+or above the real F) / (1 + replicates) and a z-score against the null's mean and spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from analyze.phrenology.cluster import cluster_heads, f_score, knn_graph, leiden
+
+
+def f_verdict(real_f: float, null_f: np.ndarray, alpha: float = 0.05) -> dict:
+    """Does the real best F-score beat the shuffled-heads null? ``p``: permutation p-value; ``z``: z-score."""
+    null_f = np.asarray(null_f, dtype=float)
+    p = (1 + np.sum(null_f >= real_f)) / (1 + len(null_f))
+    spread = null_f.std(ddof=1) if len(null_f) > 1 else 0.0
+    z = (real_f - null_f.mean()) / spread if spread > 0 else (np.inf if real_f > null_f.mean() else 0.0)
+    beats = bool(p <= alpha)
+    text = (f"The clustering {'beats' if beats else 'does not beat'} the shuffled-heads null: real F = {real_f:.3f} "
+            f"against null F = {null_f.mean():.3f} ± {spread:.3f} over {len(null_f)} shuffles "
+            f"(permutation p = {p:.3g}, z = {z:.1f}).")
+    return {"real_f": real_f, "null_f_mean": float(null_f.mean()), "null_f_std": float(spread), "p_value": float(p),
+            "z": float(z), "n_null": int(len(null_f)), "beats_null": beats, "statement": text}
+
+
+def leiden_seed_stability(graph, gamma: float, reference: np.ndarray, models: np.ndarray, seeds) -> list[dict]:
+    rows = []
+    for seed in seeds:
+        clusters = leiden(graph, gamma, int(seed))
+        rows.append({"test": "leiden_seed", "replicate": int(seed), "gamma": gamma,
+                     "ari": adjusted_rand_score(reference, clusters), "n_clusters": int(clusters.max() + 1),
+                     "f_score": f_score(clusters, models)["f_score"]})
+    return rows
+
+
+def bootstrap_prompt_stability(codes: np.ndarray, models: np.ndarray, k: int, gamma: float, reference: np.ndarray,
+                               n_boot: int, seed: int, weighted: bool = False) -> list[dict]:
+    """codes: [head, prompt, code] (a head's embedding is its prompts' codes concatenated)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(n_boot):
+        pick = rng.integers(0, codes.shape[1], codes.shape[1])
+        clusters = leiden(knn_graph(codes[:, pick].reshape(len(codes), -1), k, weighted), gamma, seed)
+        rows.append({"test": "bootstrap_prompts", "replicate": b, "gamma": gamma,
+                     "ari": adjusted_rand_score(reference, clusters), "n_clusters": int(clusters.max() + 1),
+                     "f_score": f_score(clusters, models)["f_score"]})
+    return rows
+
+
+def shuffle_across_heads(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For every prompt independently, permute which head each code belongs to.  [head, prompt, code]"""
+    order = np.argsort(rng.random(codes.shape[:2]), axis=0)  # [head, prompt], a permutation per prompt
+    return np.take_along_axis(codes, order[:, :, None], axis=0)
+
+
+def null_baseline(codes: np.ndarray, models: np.ndarray, k: int, n_gammas: int, gamma_range, n_null: int,
+                  seed: int, weighted: bool = False) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in range(n_null):
+        shuffled = shuffle_across_heads(codes, rng).reshape(len(codes), -1)
+        sweep, gamma, clusters, _ = cluster_heads(shuffled, models, k, n_gammas, gamma_range, seed + r, weighted)
+        rows.append({"test": "null_shuffled", "replicate": r, "gamma": gamma, "ari": np.nan,
+                     "n_clusters": int(clusters.max() + 1), "f_score": max(s["f_score"] for s in sweep)})
+    return rows
+
+
+# ---------------------------------------------------------------- step
+
+def step(ctx) -> None:
+    from analyze.phrenology import plots
+    from train.checkpoints import write_json
+
+    run, cfg, out = ctx.run, ctx.cfg, ctx.out
+    codes, models = run.codes, run.models
+    reference = run.clusters.cluster.to_numpy()
+    best = run.best
+    graph = knn_graph(codes.reshape(len(codes), -1), cfg.knn_k, cfg.knn_weighted)
+    seeds = range(cfg.seed + 1, cfg.seed + 1 + cfg.stability_replicates)
+    rows = leiden_seed_stability(graph, float(best.gamma), reference, models, seeds)
+    rows += bootstrap_prompt_stability(codes, models, cfg.knn_k, float(best.gamma), reference,
+                                       cfg.stability_replicates, cfg.seed, cfg.knn_weighted)
+    rows += null_baseline(codes, models, cfg.knn_k, cfg.null_gammas, (cfg.gamma_min, cfg.gamma_max),
+                          cfg.null_replicates, cfg.seed, cfg.knn_weighted)
+    pd.DataFrame(rows).to_csv(out / "stability.csv", index=False)
+    null_f = [r["f_score"] for r in rows if r["test"] == "null_shuffled"]
+    write_json(out / "null_verdict.json", f_verdict(float(best.f_score), null_f))
+    plots.stability_plot(rows, float(best.f_score), out / "fig_stability.png")

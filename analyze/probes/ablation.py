@@ -1,0 +1,98 @@
+"""Probe family ``ablation`` (seed 000, "Ablation study"): mean-ablate each head on the antonym task.
+
+Seed 000: "<bos> true false\n hot cold\n tall short\n ... compute average loss over every third token offset by
+one", so only the prediction of each pair's second word counts. Sequences longer than the model's context are
+cut into chunks of whole pairs, each starting with BOS when the model uses one. A head's score is the loss
+increase when its output (``hook_z``) is replaced by its mean over held-out Brown prompts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from analyze.core.hooks import ablation_hook, mean_head_outputs, model_device
+from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
+from analyze.probes.registry import Column, ProbeFamily
+
+
+def newline_id(tokenizer) -> int:
+    """The token that separates the pairs: the tokenizer's single token for "\n" (GPT-2: 198)."""
+    ids = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        raise ValueError(f"the tokenizer spells a newline as {len(ids)} tokens; the ablation task needs one")
+    return ids[0]
+
+
+def antonym_chunks(first_ids, second_ids, n_ctx: int, bos_id: int | None, newline: int) -> list[torch.Tensor]:
+    """Token sequences of whole ``a b \\n`` triples, each at most ``n_ctx`` long.  → list of [pos]"""
+    start = [] if bos_id is None else [bos_id]
+    per_chunk = (n_ctx - len(start)) // 3
+    if per_chunk < 1:
+        raise NotApplicable(f"a context of {n_ctx} tokens cannot hold one 'a b\\n' triple of the antonym task")
+    triples = [[a, b, newline] for a, b in zip(first_ids, second_ids)]
+    return [torch.tensor(start + [t for tr in triples[i:i + per_chunk] for t in tr])
+            for i in range(0, len(triples), per_chunk)]
+
+
+def second_word_loss(logits: torch.Tensor, tokens: torch.Tensor, offset: int) -> torch.Tensor:
+    """Mean cross-entropy of predicting each pair's second word.  logits [batch, pos, vocab], tokens [batch, pos]."""
+    targets = torch.arange(offset + 1, tokens.shape[1], 3)  # positions of b_k
+    return F.cross_entropy(logits[:, targets - 1].flatten(0, 1).float(), tokens[:, targets].flatten())
+
+
+@torch.no_grad()
+def antonym_loss(bridge, chunks: list[torch.Tensor], offset: int, fwd_hooks=()) -> float:
+    """Second-word loss over all chunks (weighted by how many second words each holds)."""
+    total, count = 0.0, 0
+    device = model_device(bridge)
+    for length in sorted({len(c) for c in chunks}):
+        batch = torch.stack([c for c in chunks if len(c) == length]).to(device)
+        logits = bridge.run_with_hooks(batch, fwd_hooks=list(fwd_hooks))
+        n = batch.shape[0] * len(range(offset + 1, length, 3))
+        total += second_word_loss(logits, batch, offset).item() * n
+        count += n
+    return total / count
+
+
+@torch.no_grad()
+def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Tensor]) -> np.ndarray:
+    """Loss change when each head is replaced by its mean output.  → [layer, head]"""
+    base = antonym_loss(bridge, chunks, offset)
+    cfg = bridge.cfg
+    out = np.zeros((cfg.n_layers, cfg.n_heads))
+    for layer in range(cfg.n_layers):
+        for head in range(cfg.n_heads):
+            hook = (f"blocks.{layer}.attn.hook_z", ablation_hook(head, mean_z[layer]))
+            out[layer, head] = antonym_loss(bridge, chunks, offset, [hook]) - base
+    return out
+
+
+def compute(inputs: ProbeInputs) -> FamilyOutput:
+    pairs, bos = inputs.words.pairs, inputs.bos_id
+    chunks = antonym_chunks(pairs.token_ids[: pairs.n_pairs], pairs.token_ids[pairs.n_pairs:],
+                            inputs.bridge.cfg.n_ctx, bos, newline_id(inputs.tokenizer))
+    brown = torch.as_tensor(inputs.brown_prompts(max(len(c) for c in chunks)), device=model_device(inputs.bridge))
+    deltas = mean_ablation_deltas(inputs.bridge, chunks, 0 if bos is None else 1,
+                                  mean_head_outputs(inputs.bridge, brown))  # means at every chunk position
+    return FamilyOutput({"ablation_delta_loss": deltas.reshape(-1)})
+
+
+def report(ri) -> list:
+    from analyze.core.html import Section
+    from analyze.probes.report import ablation_figure
+
+    if "ablation_delta_loss" not in ri.frame:
+        return []
+    fig = ablation_figure(ri.frame, ri.out / "fig_ablation.png")
+    return [Section("Mean ablation on the antonym task", figures=[(fig, "loss increase")])]
+
+
+FAMILY = ProbeFamily(
+    name="ablation", source="seed 000",
+    summary="antonym-task loss increase when the head is mean-ablated",
+    columns=(Column("ablation_delta_loss", "second-word loss with the head's output replaced by its Brown mean, "
+                                           "minus the loss of the intact model", "0 for a head the task does not use"),),
+    compute=compute, needs=("word pairs",), report=report,
+)

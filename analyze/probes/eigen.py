@@ -1,0 +1,64 @@
+"""Probe family ``eigen`` (seeds 000, 001): the eigenvalues of a head's OV matrix W_V W_O.
+
+Seed 000: in antonym heads "the highest-magnitude eigenvalues have a negative real component and near-zero
+imaginary component". W_V W_O (d_model × d_model, rank ≤ d_head) has the same non-zero eigenvalues as the
+d_head × d_head matrix W_O W_V, which is what we diagonalise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from analyze.core.embeddings import head_weights
+from analyze.probes.inputs import FamilyOutput, ProbeInputs
+from analyze.probes.registry import Column, ProbeFamily
+
+
+def ov_eigenvalues(w_v: torch.Tensor, w_o: torch.Tensor) -> np.ndarray:
+    """Non-zero eigenvalues of W_OV = W_V W_O, from the d_head × d_head form W_O W_V.  → [d_head] complex"""
+    return torch.linalg.eigvals((w_o @ w_v).detach().double()).cpu().numpy()
+
+
+def eigen_scores(eigenvalues: np.ndarray) -> dict[str, float]:
+    """ov_top_eig_real: real part of the largest-|λ| eigenvalue (negative for antonym heads, seed 000);
+    ov_neg_eig_share: share of total |λ| on eigenvalues with negative real part."""
+    mags = np.abs(eigenvalues)
+    return {"ov_top_eig_real": float(eigenvalues[np.argmax(mags)].real),
+            "ov_neg_eig_share": float(mags[eigenvalues.real < 0].sum() / max(mags.sum(), 1e-30))}
+
+
+def compute(inputs: ProbeInputs) -> FamilyOutput:
+    columns = {c: inputs.nan_column() for c in ("ov_top_eig_real", "ov_neg_eig_share")}
+    eigs = {}
+    for row, layer, head in inputs.heads():
+        w = head_weights(inputs.bridge, layer, head)
+        eigs[f"{inputs.name}.L{layer}H{head}"] = values = ov_eigenvalues(w.w_v, w.w_o)
+        for k, v in eigen_scores(values).items():
+            columns[k][row] = v
+    return FamilyOutput(columns, extras={"eigenvalues": eigs})
+
+
+def report(ri) -> list:
+    from analyze.core.html import Section
+    from analyze.probes.report import eigen_figure
+
+    eigs = ri.merged("eigenvalues")
+    if not eigs:
+        return []
+    key = "antonym_tally" if "antonym_tally" in ri.frame else "ov_neg_eig_share"
+    heads = list(ri.frame.sort_values(key, ascending=False).head(ri.cfg.top_heads).head_id)
+    fig = eigen_figure(eigs, heads, ri.out / "fig_ov_eigenvalues.png")
+    return [Section("OV eigenvalues", figures=[(fig, "complex plane, top heads")])]
+
+
+FAMILY = ProbeFamily(
+    name="eigen", source="seeds 000, 001",
+    summary="eigenvalues of W_V W_O",
+    columns=(
+        Column("ov_top_eig_real", "real part of the largest-|λ| eigenvalue of W_V W_O (negative: antonym-like)",
+               "sign random for a random head"),
+        Column("ov_neg_eig_share", "share of Σ|λ| on eigenvalues with negative real part", "≈ 0.5 for a random head"),
+    ),
+    compute=compute, report=report,
+)

@@ -1,0 +1,199 @@
+"""Probe family ``qk`` (seed 001, GPT-2 L1H5 "semantic head"): the token QK map and its symmetric part.
+
+Which "64 eigenvalues of W_sym" (seed 001: "we compute the 64 eigenvalues of W_sym and find that 33 are
+negative"). W_sym = (W_Q W_K^T + W_K W_Q^T)/2 = [W_Q W_K] J [W_Q W_K]^T with J = [[0, I], [I, 0]]/2, so by
+Sylvester's law of inertia every head whose [W_Q W_K] has full rank has exactly d_head positive and d_head
+negative non-zero eigenvalues: counting all of them says nothing. The seed's code decomposes W_sym and rebuilds
+the map from d_head eigenpairs (``W_steered = eigenvectors * diag(eigenvalues) * eigenvectors.T``), i.e. the
+d_head eigenvalues of largest magnitude, where a rank-d_head matrix would have all of its. We count the
+negative ones among those: ``qk_neg_eigs`` out of ``qk_n_eigs`` = d_head. A head whose strongest symmetric
+directions suppress (self-suppression) scores well above d_head / 2; an unstructured head scores about
+d_head / 2 and varies from head to head (the split of magnitudes between the two signs is random).
+
+Token-token QK map of a head over a token set: ``A = E W_Q W_K^T E^T / sqrt(d_head)``, with E the tokens'
+embedding after the LayerNorm the head reads (raw W_E for layer-0 heads, the effective embedding W_EE after;
+query/key biases left out, as the seed does). Its symmetric part (A + A^T)/2 carries self-attention (the
+skew part is zero on the diagonal); negative eigenvalues of the symmetric part of W_Q W_K^T let a head
+suppress attention to itself while attending to similar tokens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer, head_weights
+from analyze.probes.inputs import FamilyOutput, ProbeInputs
+from analyze.probes.registry import Column, ProbeFamily
+
+
+def qk_bilinear(w_q: torch.Tensor, w_k: torch.Tensor) -> np.ndarray:
+    """W_Q W_K^T in float64.  → [d_model, d_model]"""
+    return (w_q.detach().double() @ w_k.detach().double().T).cpu().numpy()
+
+
+def token_map(e: torch.Tensor, bilinear: np.ndarray, d_head: int) -> np.ndarray:
+    """A[i, j] = e_i M e_j / sqrt(d_head) for any bilinear form M (the head's, or a steered one).  → [n, n]
+
+    The one dense token map of the project (the figures, steering and token clustering use it); norms and
+    singular values over large token sets come from the factors instead (``qk_scores``).
+    """
+    x = e.detach().double().cpu().numpy()
+    return x @ bilinear @ x.T / d_head ** 0.5
+
+
+def qk_token_map(e: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor) -> np.ndarray:
+    """A[i, j] = e_i W_Q W_K^T e_j / sqrt(d_head): the score query token i gives key token j.  → [n, n]"""
+    return token_map(e, qk_bilinear(w_q, w_k), w_q.shape[-1])
+
+
+def symmetric_skew(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a = sym + skew exactly; skew has a zero diagonal."""
+    return (a + a.T) / 2, (a - a.T) / 2
+
+
+def symmetric_spectrum(w_q: torch.Tensor, w_k: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and eigenvectors (in d_model space) of the symmetric part of W_Q W_K^T.
+
+    The symmetric part lives in span(W_Q, W_K) (rank ≤ 2 d_head), so it is diagonalised there.
+    Returns ``(eigenvalues [r], eigenvectors [d_model, r])`` for its non-zero eigenvalues.
+    """
+    q, k = w_q.detach().double().cpu().numpy(), w_k.detach().double().cpu().numpy()
+    basis, s, _ = np.linalg.svd(np.concatenate([q, k], axis=1), full_matrices=False)
+    basis = basis[:, s > max(s.max(), 1e-300) * 1e-9]  # [d_model, r]; r = 0 for a head with zero W_Q, W_K
+    qb, kb = basis.T @ q, basis.T @ k
+    sym = (qb @ kb.T + kb @ qb.T) / 2  # [r, r]
+    values, vectors = np.linalg.eigh(sym)
+    keep = np.abs(values) > np.abs(values).max(initial=0.0) * 1e-9
+    return values[keep], basis @ vectors[:, keep]
+
+
+def dominant_symmetric_eigenvalues(w_q: torch.Tensor, w_k: torch.Tensor) -> np.ndarray:
+    """The d_head eigenvalues of largest magnitude of sym(W_Q W_K^T) (module docstring), zeros where it has
+    fewer non-zero ones.  → [d_head]"""
+    d_head = w_q.shape[-1]
+    values, _ = symmetric_spectrum(w_q, w_k)
+    top = values[np.argsort(-np.abs(values), kind="stable")[:d_head]]
+    return np.concatenate([top, np.zeros(d_head - len(top))])
+
+
+STEER_VARIANTS = ("sym", "sym+skew")
+
+
+def steered_bilinear(w_q: torch.Tensor, w_k: torch.Tensor, alpha: float, variant: str = "sym") -> np.ndarray:
+    """The bilinear form with the negative eigenvalues of sym(W_Q W_K^T) scaled by ``alpha`` (seed 001 steering).
+
+    ``sym`` (the seed's): W_steered = V Λ' V^T from W_sym alone, every non-zero eigenpair kept, so alpha = 1 gives
+    W_sym (the map's self-attention diagonal is exactly the head's; its off-diagonal loses the skew part).
+    ``sym+skew``: the same plus the unchanged skew part, so alpha = 1 gives W_Q W_K^T exactly.  → [d_model, d_model]
+    """
+    if variant not in STEER_VARIANTS:
+        raise ValueError(f"steer_variant must be one of {', '.join(STEER_VARIANTS)}, got {variant!r}")
+    values, vectors = symmetric_spectrum(w_q, w_k)
+    steered = (vectors * np.where(values < 0, alpha * values, values)) @ vectors.T
+    return steered + symmetric_skew(qk_bilinear(w_q, w_k))[1] if variant == "sym+skew" else steered
+
+
+def qk_scores(queries: torch.Tensor, keys: torch.Tensor, eigenvalues: np.ndarray) -> dict[str, float]:
+    """Norms of the token QK map A = queries keys^T / sqrt(d_head) and of its symmetric / skew parts.
+
+    queries = E W_Q, keys = E W_K: [n, d_head]. A has rank ≤ d_head, so with Q R = [queries keys] (n × 2 d_head)
+    every part is Q C Q^T for a small core C, whose Frobenius norm and singular values are those of the part:
+    exact, and O(n d_head²) instead of an O(n³) SVD of the n × n map.
+
+    qk_sym_norm_ratio = ||sym(A)||_F / ||A||_F; qk_neg_eigs = negative ones among ``eigenvalues`` (the d_head
+    dominant eigenvalues of sym(W_Q W_K^T)), qk_n_eigs = how many were counted; top singular values of both
+    parts of A.
+    """
+    u, v = queries.detach().double().cpu().numpy(), keys.detach().double().cpu().numpy()
+    d = u.shape[1]
+    _, r = np.linalg.qr(np.concatenate([u, v], axis=1) / d ** 0.25)  # r: [2d, 2d]
+    zero, eye = np.zeros((d, d)), np.eye(d)
+    a_core = r @ np.block([[zero, eye], [zero, zero]]) @ r.T  # A = Q a_core Q^T
+    sym_core, skew_core = symmetric_skew(a_core)
+    norm = lambda m, order: float(np.linalg.norm(m, order))  # noqa: E731
+    return {"qk_sym_norm_ratio": norm(sym_core, "fro") / max(norm(a_core, "fro"), 1e-30),
+            "qk_neg_eigs": int((eigenvalues < 0).sum()), "qk_n_eigs": int(len(eigenvalues)),
+            "qk_sym_top_sv": norm(sym_core, 2), "qk_skew_top_sv": norm(skew_core, 2)}
+
+
+def row_softmax(token_map: np.ndarray) -> np.ndarray:
+    """Each query row of a token map as attention over the token set.  [n, n] → [n, n], rows sum to 1"""
+    p = np.exp(token_map - token_map.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def self_and_category_attention(token_map: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Softmax each row of a token map over the token set: mean mass on the token itself and on the other
+    tokens of its category."""
+    p = row_softmax(token_map)
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    return float(np.diag(p).mean()), float((p * same).sum(axis=1).mean())
+
+
+
+
+def token_set(cfg, categories, brown_frequent) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of the QK maps and a label per token (category index, or -1 for Brown tokens)."""
+    if cfg.qk_tokens == "categories":
+        return np.array(categories.token_ids), np.array(categories.labels)
+    ids = brown_frequent(cfg.qk_token_count)
+    return ids, -np.ones(len(ids), dtype=int)
+
+
+def compute(inputs: ProbeInputs) -> FamilyOutput:
+    cats = inputs.words.categories
+    ids, _ = token_set(inputs.cfg, cats, inputs.brown_frequent)
+    cat_ids = np.array(cats.token_ids)
+    names = ("qk_sym_norm_ratio", "qk_neg_eigs", "qk_n_eigs", "qk_sym_top_sv", "qk_skew_top_sv")
+    columns = {c: inputs.nan_column() for c in names}
+    token_embeddings, category_embeddings = TokenEmbeddings(inputs.bridge, ids), TokenEmbeddings(inputs.bridge, cat_ids)
+    category_maps = {}
+    columns["qk_embedding"] = np.empty(inputs.n_total, dtype=object)
+    for row, layer, head in inputs.heads():
+        columns["qk_embedding"][row] = embedding_for_layer(layer, inputs.cfg.embedding)
+        w = head_weights(inputs.bridge, layer, head)
+        e = token_embeddings.head_input(layer, inputs.cfg.embedding)
+        with torch.no_grad():
+            scores = qk_scores(e @ w.w_q, e @ w.w_k, dominant_symmetric_eigenvalues(w.w_q, w.w_k))
+        for k, v in scores.items():
+            columns[k][row] = v
+        category_maps[f"{inputs.name}.L{layer}H{head}"] = qk_token_map(
+            category_embeddings.head_input(layer, inputs.cfg.embedding), w.w_q, w.w_k)
+    return FamilyOutput(columns, extras={"category_maps": category_maps})
+
+
+def report(ri) -> list:
+    from analyze.core.figures import heatmap_row
+    from analyze.core.html import Section
+
+    category_maps = ri.merged("category_maps")
+    if not category_maps:
+        return []
+    key = "semantic_score" if "semantic_score" in ri.frame else "qk_neg_eigs"
+    heads = list(ri.frame.sort_values(key, ascending=key == "semantic_score").head_id[:ri.cfg.top_heads])
+    cats = ri.words.categories
+    boundaries = np.flatnonzero(np.diff(cats.labels)) + 1
+    fig = heatmap_row(category_maps, heads, list(cats.words), "QK token map", ri.out / "fig_qk_maps.png",
+                      boundaries=boundaries)
+    return [Section("Token QK maps (seed 001)", figures=[(fig, f"A = E W_Q W_K^T E^T / √d_head over the category "
+                    f"words, heads ranked by {key}; blocks are categories. A semantic head is bright inside the "
+                    f"blocks and dark on the diagonal.")])]
+
+
+FAMILY = ProbeFamily(
+    name="qk", source="seed 001",
+    summary="the token QK map A = E W_Q W_K^T E^T / √d_head over the 3,000 most frequent Brown tokens",
+    columns=(
+        Column("qk_sym_norm_ratio", "‖sym(A)‖_F / ‖A‖_F", "≈ 1/√2 = 0.71 for an unstructured head"),
+        Column("qk_neg_eigs", "negative eigenvalues among the d_head largest-magnitude eigenvalues of W_sym = "
+                              "sym(W_Q W_K^T) (seed 001's \"64 eigenvalues of W_sym\"; README: reading)",
+               "≈ d_head/2, varying by head"),
+        Column("qk_n_eigs", "eigenvalues counted in qk_neg_eigs (d_head)", "d_head"),
+        Column("qk_sym_top_sv", "largest singular value of sym(A)", "scale-dependent"),
+        Column("qk_skew_top_sv", "largest singular value of skew(A)", "scale-dependent"),
+        Column("qk_embedding", "which embedding E fed the map: raw W_E or W_EE", "—"),
+    ),
+    compute=compute, needs=("categories",), report=report,
+)

@@ -1,0 +1,104 @@
+"""``members_per_step``: fleet members trained as one batched model equal the same members trained one at a time,
+also after a kill -9 and a resume, in either mode (each member keeps its own checkpoint and resume point)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import MICRO
+from train.config import FleetConfig, load_config
+from train.fleet import next_group, train_fleet
+
+ROOT = Path(__file__).resolve().parents[2]
+# attn.k.bias has zero gradient in exact arithmetic (adding q·b to every key's score of a query leaves its softmax
+# unchanged), so what it receives is rounding noise, which Adam scales up to full-size steps: it takes a different
+# random walk in any two runs that round differently, and changes nothing the model computes.
+FREE_OF_GRADIENT = "layers.0.attn.k.bias"
+
+
+def assert_same_models(dir_a: Path, dir_b: Path, rel: float = 1e-5) -> None:
+    for i in range(MICRO["n"]):
+        a = load_file(dir_a / f"model_{i:02d}" / "model.safetensors")
+        b = load_file(dir_b / f"model_{i:02d}" / "model.safetensors")
+        assert a.keys() == b.keys()
+        for key in a:
+            if key == FREE_OF_GRADIENT:
+                continue
+            err = float((a[key] - b[key]).norm() / a[key].norm())
+            assert err < rel, f"model_{i:02d} {key}: relative difference {err:.2e}"
+        ma = pd.read_csv(dir_a / f"model_{i:02d}" / "metrics.csv")
+        mb = pd.read_csv(dir_b / f"model_{i:02d}" / "metrics.csv")
+        assert list(ma.step) == list(mb.step)
+        np.testing.assert_allclose(ma.train_loss, mb.train_loss, atol=1e-5)
+        np.testing.assert_allclose(ma.val_loss, mb.val_loss, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def grouped(micro_fleet, nltk_data, cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("grouped") / "fleet"
+    record = train_fleet(load_config(None, {**MICRO, "members_per_step": 2}), out, nltk_data, cache_dir, progress=False)
+    return out, record
+
+
+def test_members_trained_together_equal_members_trained_alone(micro_fleet, grouped):
+    alone, _ = micro_fleet
+    together, record = grouped
+    assert [m["trained_with"] for m in record["models"]] == [[0, 1], [0, 1]]
+    assert [m["status"] for m in record["models"]] == ["done", "done"]
+    assert_same_models(alone, together)
+    # each member keeps its own single-member checkpoint: the same keys and shapes as one trained alone
+    a = torch.load(alone / "model_01" / "last.ckpt", weights_only=False)
+    b = torch.load(together / "model_01" / "last.ckpt", weights_only=False)
+    assert a["state_dict"].keys() == b["state_dict"].keys() and a["global_step"] == b["global_step"]
+    science = lambda c: FleetConfig(**c).science_dict()  # noqa: E731 - runtime fields (members_per_step) differ
+    assert b["hyper_parameters"]["index"] == 1
+    assert science(b["hyper_parameters"]["config"]) == science(a["hyper_parameters"]["config"])
+    sa, sb = a["optimizer_states"][0]["state"], b["optimizer_states"][0]["state"]
+    assert sa.keys() == sb.keys() and all(sa[p]["exp_avg"].shape == sb[p]["exp_avg"].shape for p in sa)
+
+
+def kill_during_training(out: Path, overrides: dict, nltk_data, cache_dir) -> None:
+    cmd = [sys.executable, "-m", "train", "fleet", "--out", str(out), "--no-progress", "--nltk-data", str(nltk_data),
+           "--cache-dir", str(cache_dir), *[f"{k}={v}" for k, v in overrides.items()]]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "model_01" / "last.ckpt").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before writing a checkpoint"
+        time.sleep(0.02)
+    time.sleep(0.3)  # a few more steps
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume_with", [2, 1])
+def test_killed_group_resumes_as_a_group_or_one_by_one(resume_with, micro_fleet, nltk_data, cache_dir, tmp_path):
+    out = tmp_path / "killed"
+    kill_during_training(out, {**MICRO, "members_per_step": 2, "checkpoint_every_n_steps": 2}, nltk_data, cache_dir)
+    killed = json.loads((out / "fleet.json").read_text())
+    assert [m["status"] for m in killed["models"]] == ["running", "running"]
+    record = train_fleet(load_config(None, {**MICRO, "members_per_step": resume_with, "checkpoint_every_n_steps": 2}),
+                         out, nltk_data, cache_dir, progress=False)
+    assert all(m["status"] == "done" and 0 < m["resumed_from_step"] < 32 for m in record["models"])
+    assert_same_models(micro_fleet[0], out)
+
+
+def test_only_members_at_the_same_step_are_grouped(tmp_path):
+    for i, step in enumerate([10, 0, 10, 10]):
+        d = tmp_path / f"model_{i:02d}"
+        d.mkdir()
+        torch.save({"global_step": step}, d / "last.ckpt")
+    pending = [{"index": i, "dir": f"model_{i:02d}"} for i in range(4)]
+    assert [e["index"] for e in next_group(pending, 3, tmp_path)] == [0, 2, 3]
+    assert [e["index"] for e in next_group(pending[1:], 3, tmp_path)] == [1]
+    assert [e["index"] for e in next_group(pending, 1, tmp_path)] == [0]

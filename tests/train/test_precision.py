@@ -1,0 +1,60 @@
+"""bf16 where the hardware runs it natively: detection, the mixed-precision loss, and fp32/bf16 training parity."""
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import MICRO
+from train import hardware
+from train.config import load_config
+from train.fleet import train_fleet
+from train.loss import bf16_unembed_cross_entropy, plain_unembed_cross_entropy
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16-mixed"), (False, "32-true")])
+def test_auto_precision_follows_native_bf16(native, expected, monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)
+    assert hardware.resolve_device("cpu", "auto") == ("cpu", expected)
+    assert hardware.resolve_device("cpu", "32-true") == ("cpu", "32-true")  # an explicit choice stands
+
+
+def test_native_bf16_is_read_from_torch_cpu_features(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True, "avx512_bf16": False})
+    assert not hardware.cpu_has_native_bf16()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    assert hardware.cpu_has_native_bf16()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": True})
+    assert hardware.cpu_has_native_bf16()
+
+
+def test_bf16_loss_is_the_fp32_loss_to_bf16_precision():
+    """bf16 operands (2^-8 relative) put the loss within a few 1e-3 and the gradients within ~1% of fp64."""
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 300, 32, dtype=torch.float64, requires_grad=True)
+    w_u = (0.3 * torch.randn(3, 2000, 32, dtype=torch.float64)).requires_grad_()
+    targets = torch.randint(0, 2000, (3, 300))
+    weights = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    ref = plain_unembed_cross_entropy(hidden, w_u, targets)
+    ref_grads = torch.autograd.grad((ref * weights).sum(), (hidden, w_u))
+    h32, w32 = hidden.detach().float().requires_grad_(), w_u.detach().float().requires_grad_()
+    got = bf16_unembed_cross_entropy(h32, w32, targets, chunk=64)  # 300 = 4 chunks + a ragged one
+    grads = torch.autograd.grad((got * weights.float()).sum(), (h32, w32))
+    assert got.dtype == torch.float32 and grads[1].dtype == torch.float32  # fp32 master gradient
+    assert (got.double() - ref).abs().max() < 5e-3
+    for g, r in zip(grads, ref_grads):
+        assert float((g.double() - r).norm() / r.norm()) < 1.5e-2
+
+
+def test_bf16_training_ends_at_the_fp32_val_loss(nltk_data, cache_dir, tmp_path):
+    """The same seed, 256 steps of the micro model in fp32 and in bf16-mixed: the val losses differ by less than
+    0.01 nats (measured here: ~1e-3), two orders of magnitude below the ~3.5 nats they fell."""
+    losses = {}
+    for precision in ("32-true", "bf16-mixed"):
+        cfg = load_config(None, {**MICRO, "n": 1, "train_windows": 4096, "precision": precision,
+                                 "checkpoint_every_n_steps": 1000})
+        record = train_fleet(cfg, tmp_path / precision, nltk_data, cache_dir, progress=False)
+        assert record["models"][0]["precision"] == precision and record["models"][0]["steps"] == 256
+        metrics = pd.read_csv(tmp_path / precision / "model_00" / "metrics.csv")
+        losses[precision] = metrics.val_loss.dropna().to_numpy()
+    assert abs(losses["32-true"][-1] - losses["bf16-mixed"][-1]) < 0.01
+    assert losses["32-true"][-1] < 10.8 - 3.0
