@@ -46,15 +46,15 @@ def test_bf16_loss_is_the_fp32_loss_to_bf16_precision():
 
 
 def test_bf16_training_ends_at_the_fp32_val_loss(nltk_data, cache_dir, tmp_path):
-    """The same seed, 256 steps of the micro model in fp32 and in bf16-mixed: the val losses differ by less than
-    0.01 nats (measured here: ~1e-3), two orders of magnitude below the ~3.5 nats they fell."""
+    """The same seed, 256 steps of the micro model (batch 8) in fp32 and in bf16-mixed: the val losses differ by less
+    than 0.01 nats, two orders of magnitude below the ~3 nats they fell."""
     losses = {}
     for precision in ("32-true", "bf16-mixed"):
-        cfg = load_config(None, {**MICRO, "n": 1, "train_windows": 4096, "precision": precision,
+        cfg = load_config(None, {**MICRO, "n": 1, "train_windows": 1024, "batch_size": 8, "precision": precision,
                                  "checkpoint_every_n_steps": 1000})
         record = train_fleet(cfg, tmp_path / precision, nltk_data, cache_dir, progress=False)
         assert record["models"][0]["precision"] == precision and record["models"][0]["steps"] == 256
         metrics = pd.read_csv(tmp_path / precision / "model_00" / "metrics.csv")
         losses[precision] = metrics.val_loss.dropna().to_numpy()
     assert abs(losses["32-true"][-1] - losses["bf16-mixed"][-1]) < 0.01
-    assert losses["32-true"][-1] < 10.8 - 3.0
+    assert losses["32-true"][-1] < 10.8 - 2.5
