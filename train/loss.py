@@ -85,6 +85,7 @@ class _ChunkedUnembedCE(torch.autograd.Function):
                         grad_w[m].copy_(probs @ h) if start == 0 else grad_w[m].addmm_(probs, h)
         ctx.save_for_backward(grad_hidden, grad_w)
         ctx.h_dtype, ctx.w_dtype, ctx.single, ctx.scale = hidden.dtype, w_u.dtype, single, 1.0  # 1/n applied above
+        ctx.vocab = w_u.shape[1]
         losses = losses / n
         return losses[0] if single else losses
 
@@ -104,7 +105,9 @@ class _Bf16UnembedCE(torch.autograd.Function):
         losses = hidden.new_zeros(n_members, dtype=torch.float32)
         bf16 = dict(dtype=torch.bfloat16, device=hidden.device)
         grads_h = torch.empty(hidden.shape, **bf16) if ctx.needs_input_grad[0] else None
-        grads_w = torch.empty(w_u.shape, **bf16) if ctx.needs_input_grad[1] else None
+        vocab = w_u.shape[1]
+        padded = (*w_u.shape[:1], -(-vocab // PAD) * PAD, w_u.shape[2])
+        grads_w = torch.empty(padded, **bf16) if ctx.needs_input_grad[1] else None  # sliced to vocab in backward
         batched = chunk >= n and hidden.is_cuda  # GPUs: one pass for all members, few launches, no host sync
         with torch.autocast(hidden.device.type, enabled=False):
             if batched:
@@ -112,7 +115,6 @@ class _Bf16UnembedCE(torch.autograd.Function):
             for m in range(0 if batched else n_members):  # CPUs: member by member, chunk by chunk (cache-sized)
                 w = padded_bf16(w_u[m])  # cast once per call; [vocab_padded, d]
                 h = hidden[m].to(torch.bfloat16)
-                vocab = w_u.shape[1]
                 probs = _scratch((n, w.shape[0]), torch.bfloat16, w.device)  # [N, vocab_padded]
                 grad_h = grads_h[m] if grads_h is not None else torch.empty_like(h)
                 for start in range(0, n, chunk):
@@ -126,10 +128,11 @@ class _Bf16UnembedCE(torch.autograd.Function):
                     losses[m] += _neg_log_target_prob(p[rows, t], h[start:start + chunk], w[:vocab], t)
                     p[rows, t] -= 1.0  # softmax - one_hot; the mean's 1/n is applied in backward
                     torch.mm(p, w, out=grad_h[start:start + chunk])
-                if grads_w is not None:  # [vocab, d_model], all positions in one matmul
-                    grads_w[m].copy_((probs.T @ h)[:vocab])
+                if grads_w is not None:  # [vocab_padded, d_model], all positions in one matmul, no copy
+                    torch.mm(probs.T, h, out=grads_w[m])
         ctx.save_for_backward(grads_h, grads_w)
         ctx.h_dtype, ctx.w_dtype, ctx.single, ctx.scale = hidden.dtype, w_u.dtype, single, 1.0 / n
+        ctx.vocab = vocab
         losses = losses / n
         return losses[0] if single else losses
 
@@ -160,7 +163,7 @@ def _bf16_all_members(hidden, w_u, targets, grads_h, grads_w) -> torch.Tensor:
     if grads_h is not None:
         torch.bmm(probs, w, out=grads_h)
     if grads_w is not None:
-        grads_w.copy_(torch.bmm(probs.transpose(1, 2), h)[:, :vocab])
+        torch.bmm(probs.transpose(1, 2), h, out=grads_w)  # padded rows; sliced to vocab in backward
     return losses
 
 
@@ -212,7 +215,7 @@ def _scaled_grads(ctx, grad_loss):
         out_h = grad_hidden.float().mul_(g).to(ctx.h_dtype)
         out_h = out_h[0] if ctx.single else out_h
     if grad_w is not None:
-        out_w = grad_w.float().mul_(g).to(ctx.w_dtype)
+        out_w = grad_w[:, :ctx.vocab].float().mul_(g).to(ctx.w_dtype)  # the bf16 path keeps padded rows
         out_w = out_w[0] if ctx.single else out_w
     return out_h, out_w, None, None
 
