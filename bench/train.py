@@ -85,6 +85,7 @@ def bench_fleet_trainer(cfg: FleetConfig, n: int, steps: int, warmup: int, per_s
 
 def bench_transformer_lens_loop(cfg: FleetConfig, n: int, steps: int, warmup: int, device: str) -> float:
     """Tokens/s of ``transformer_lens.tools.training.train`` on the same model, run N times in sequence."""
+    os.environ["TQDM_DISABLE"] = "1"  # TransformerLens's own progress bars would bury the figures
     from transformer_lens.model_bridge.sources.native import boot
     from transformer_lens.tools.training import TrainConfig, train
 

@@ -34,7 +34,7 @@ from train.config import FleetConfig
 from train.data import sample_windows, tokenize_brown
 from train.loss import unembed_cross_entropy
 from train.model import build_native_model, final_hidden
-from train.module import autocast_bf16
+from train.module import EpochBatches, autocast_bf16
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +127,10 @@ class FleetGroup(L.LightningModule):
         return {n: self.stacked[mangle(n)][k].detach() for n in self.names}
 
 
-class GroupEpochBatches:
+class GroupEpochBatches(EpochBatches):
     """Each member's batches of one epoch, in the order its own ``(seed, epoch)`` fixes, stacked.
 
-    windows: [K, n, length]; yields [K, batch, length]. Same ``state_dict`` as ``module.EpochBatches``.
+    windows: [K, n, length]; yields [K, batch, length]. Resumes as ``module.EpochBatches`` does (its ``state_dict``).
     """
 
     def __init__(self, windows: torch.Tensor, batch_size: int, seeds: list[int], epoch: int):
@@ -150,13 +150,6 @@ class GroupEpochBatches:
         for b in range(start, len(self)):
             self._yielded = b + 1
             yield self.windows[rows, orders[:, b * self.batch_size:(b + 1) * self.batch_size]]
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "batches_done": self._yielded}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        if state["epoch"] == self.epoch:
-            self._skip = state["batches_done"]
 
 
 class GroupWindows(L.LightningDataModule):

@@ -62,15 +62,21 @@ def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, c
     assert "fig_placement.png" in html and "fig_matched_patterns.png" in html
 
 
+def planted_with_gpt2_tokenizer(setup, path):
+    """A copy of the planted model saved with GPT-2's tokenizer files (after the first test's phrenology run)."""
+    root, _, planted = setup
+    if not (root / "phrenology" / "prompts.jsonl").exists():
+        pytest.skip("needs the phrenology outputs of the first test")
+    shutil.copytree(planted, path)
+    load_gpt2_tokenizer().save_pretrained(str(path))
+    return path
+
+
 def test_same_vocabulary_saved_with_its_tokenizer_reads_the_fleet_tokens(setup, nltk_data, cache_dir, tmp_path):
     """A GPT-2-vocabulary dir saved with its tokenizer files is compared by vocabulary, not by re-encoding
     decoded windows (BPE does not round-trip arbitrary windows of ids)."""
-    root, fleet, planted = setup
-    if not (root / "phrenology" / "prompts.jsonl").exists():
-        pytest.skip("needs the phrenology outputs of the first test")
-    same = tmp_path / "same"
-    shutil.copytree(planted, same)
-    load_gpt2_tokenizer().save_pretrained(str(same))
+    root, fleet, _ = setup
+    same = planted_with_gpt2_tokenizer(setup, tmp_path / "same")
     assert run(root, fleet, same, tmp_path / "out", "--no-progress", nltk_data=nltk_data, cache_dir=cache_dir) == 0
     place = pd.read_csv(tmp_path / "out" / "placement.csv")
     assert place.tokenization.str.startswith("same tokenizer as the fleet").all()
@@ -82,12 +88,8 @@ def test_another_tokenizer_reads_the_same_text_at_equal_length(setup, nltk_data,
     from analyze.core.models import load_tokenizer, resolve_models
     from analyze.phrenology.run import PhrenologyRun
 
-    root, fleet, planted = setup
-    if not (root / "phrenology" / "prompts.jsonl").exists():
-        pytest.skip("needs the phrenology outputs of the first test")
-    other = tmp_path / "other"
-    shutil.copytree(planted, other)
-    load_gpt2_tokenizer().save_pretrained(str(other))
+    root, fleet, _ = setup
+    other = planted_with_gpt2_tokenizer(setup, tmp_path / "other")
     spec = json.loads((other / "tokenizer.json").read_text())
     vocab = spec["model"]["vocab"]
     vocab["Ġthe"], vocab["Ġof"] = vocab["Ġof"], vocab["Ġthe"]  # same size, other ids: another tokenizer
