@@ -15,6 +15,8 @@ backward). Embedding lookups cost no FLOPs. Tokens are input positions (batch ×
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import csv
 import os
 import platform
@@ -85,11 +87,9 @@ def bench_fleet_trainer(cfg: FleetConfig, n: int, steps: int, warmup: int, per_s
 
 def bench_transformer_lens_loop(cfg: FleetConfig, n: int, steps: int, warmup: int, device: str) -> float:
     """Tokens/s of ``transformer_lens.tools.training.train`` on the same model, run N times in sequence."""
-    os.environ["TQDM_DISABLE"] = "1"  # TransformerLens's own progress bars would bury the figures
     from transformer_lens.model_bridge.sources.native import boot
     from transformer_lens.tools.training import TrainConfig, train
 
-    os.environ["TQDM_DISABLE"] = "1"  # TL's loop draws two progress bars per call
     tokens = torch.randint(0, 50_257, (cfg.batch_size * (steps + warmup + 2), cfg.n_ctx))
     dataset = [{"tokens": row} for row in tokens]
     total_time = 0.0
@@ -97,9 +97,10 @@ def bench_transformer_lens_loop(cfg: FleetConfig, n: int, steps: int, warmup: in
         bridge = boot(cfg.tl_config(i), device=device)
 
         def run(max_steps: int) -> None:  # TL's loop stops after step index max_steps: max_steps + 1 steps
-            train(bridge, TrainConfig(num_epochs=1, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                      optimizer_name="AdamW", device=device, print_every=None,
-                                      max_steps=max_steps), dataset)
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):  # its bars
+                train(bridge, TrainConfig(num_epochs=1, batch_size=cfg.batch_size, lr=cfg.lr,
+                                          weight_decay=cfg.weight_decay, optimizer_name="AdamW", device=device,
+                                          print_every=None, max_steps=max_steps), dataset)
 
         run(warmup - 1)
         start = time.perf_counter()
