@@ -69,6 +69,7 @@ def test_same_seed_same_weights_other_seed_other_weights(micro_fleet, micro_conf
     assert not torch.equal(a["layers.0.attn.q.weight"], c["layers.0.attn.q.weight"])
 
 
+@pytest.mark.slow
 def test_killed_fleet_resumes_and_skips_finished_models(micro_fleet, micro_config, nltk_data, cache_dir, tmp_path):
     """kill -9 while model_01 is mid-run; the rerun ends exactly where an uninterrupted run ends."""
     ref_dir, _ = micro_fleet

@@ -45,6 +45,7 @@ def test_bf16_loss_is_the_fp32_loss_to_bf16_precision():
         assert float((g.double() - r).norm() / r.norm()) < 1.5e-2
 
 
+@pytest.mark.slow
 def test_bf16_training_ends_at_the_fp32_val_loss(nltk_data, cache_dir, tmp_path):
     """The same seed, 256 steps of the micro model (batch 8) in fp32 and in bf16-mixed: the val losses differ by less
     than 0.01 nats, two orders of magnitude below the ~3 nats they fell."""

@@ -34,6 +34,7 @@ def run(root, fleet, pretrained, out, *extra, nltk_data, cache_dir):
                  "--nltk-data", str(nltk_data), "--cache-dir", str(cache_dir), *SMALL, *extra])
 
 
+@pytest.mark.slow
 def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, cache_dir):
     root, fleet, planted = setup
     assert not (root / "phrenology").exists()  # computed on the fly
@@ -72,6 +73,7 @@ def planted_with_gpt2_tokenizer(setup, path):
     return path
 
 
+@pytest.mark.slow
 def test_same_vocabulary_saved_with_its_tokenizer_reads_the_fleet_tokens(setup, nltk_data, cache_dir, tmp_path):
     """A GPT-2-vocabulary dir saved with its tokenizer files is compared by vocabulary, not by re-encoding
     decoded windows (BPE does not round-trip arbitrary windows of ids)."""
@@ -82,6 +84,7 @@ def test_same_vocabulary_saved_with_its_tokenizer_reads_the_fleet_tokens(setup, 
     assert place.tokenization.str.startswith("same tokenizer as the fleet").all()
 
 
+@pytest.mark.slow
 def test_another_tokenizer_reads_the_same_text_at_equal_length(setup, nltk_data, cache_dir, tmp_path):
     from analyze.compare.pipeline import pretrained_prompts
     from analyze.core.fleet import Fleet
