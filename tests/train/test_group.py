@@ -3,6 +3,7 @@ also after a kill -9 and a resume, in either mode (each member keeps its own che
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,13 +81,22 @@ def kill_during_training(out: Path, overrides: dict, nltk_data, cache_dir) -> No
     proc.wait()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("resume_with", [2, 1])
-def test_killed_group_resumes_as_a_group_or_one_by_one(resume_with, micro_fleet, nltk_data, cache_dir, tmp_path):
-    out = tmp_path / "killed"
+@pytest.fixture(scope="module")
+def killed_group(nltk_data, cache_dir, tmp_path_factory) -> Path:
+    """A 2-member group killed (SIGKILL) mid-run, once; each resume test works on its own copy."""
+    out = tmp_path_factory.mktemp("killed") / "fleet"
     kill_during_training(out, {**MICRO, "members_per_step": 2, "checkpoint_every_n_steps": 2}, nltk_data, cache_dir)
     killed = json.loads((out / "fleet.json").read_text())
     assert [m["status"] for m in killed["models"]] == ["running", "running"]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume_with", [2, 1])
+def test_killed_group_resumes_as_a_group_or_one_by_one(resume_with, killed_group, micro_fleet, nltk_data, cache_dir,
+                                                       tmp_path):
+    out = tmp_path / "killed"
+    shutil.copytree(killed_group, out)
     record = train_fleet(load_config(None, {**MICRO, "members_per_step": resume_with, "checkpoint_every_n_steps": 2}),
                          out, nltk_data, cache_dir, progress=False)
     assert all(m["status"] == "done" and 0 < m["resumed_from_step"] < 32 for m in record["models"])
