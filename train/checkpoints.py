@@ -87,6 +87,17 @@ def read_toy_config(model_dir: Path) -> dict:
     return config
 
 
+def check_finite_state(weights: Path, state: dict[str, torch.Tensor]) -> None:
+    """One-line error naming the file and tensor when a state dict holds NaN or inf. A header-intact file of
+    non-finite weights would otherwise give NaN scores and a complete-looking report (the single check every
+    loader uses: toy checkpoints, fleets, Hugging Face dirs)."""
+    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise CheckpointError(f"{weights} holds NaN or inf in {bad[0]}"
+                              f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''}; retrain this model "
+                              f"or restore the file")
+
+
 def load_native(model_dir: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """The bare ``NativeModel`` of a toy model dir and its config.json, weights checked against the config."""
     from safetensors import SafetensorError
@@ -100,11 +111,7 @@ def load_native(model_dir: Path, device: str | torch.device = "cpu") -> tuple[to
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights} is corrupt or truncated ({err}); retrain this model or restore the file")
-    bad = [name for name, tensor in state.items() if not torch.isfinite(tensor).all()]
-    if bad:
-        raise CheckpointError(f"{weights} holds NaN or inf in {bad[0]}"
-                              f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''}; retrain this model "
-                              f"or restore the file")
+    check_finite_state(weights, state)
     model = build_native_model(config["tl_config"]).to(device)
     try:
         model.load_state_dict(state, strict=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from train.checkpoints import CheckpointError, member_name, read_fleet_record, read_toy_config
+from train.checkpoints import CheckpointError, check_finite_state, member_name, read_fleet_record, read_toy_config
 from train.config import FleetConfig
 from train.corpus import PROJECT_ROOT
 
@@ -126,13 +126,10 @@ def advice(path: Path, missing: list[dict]) -> str:
 
 def check_finite_weights(path: Path) -> None:
     """Refuse, before any output is written, a model whose tensors hold NaN or inf (a header-intact file)."""
-    import torch
     from safetensors.torch import load_file
 
     try:
         state = load_file(str(path))
     except Exception as err:  # noqa: BLE001 - missing, truncated or corrupt: one line naming the file
         raise FleetError(f"{path} cannot be read ({err}); retrain this model or restore the file") from err
-    bad = [name for name, tensor in state.items() if not torch.isfinite(tensor).all()]
-    if bad:
-        raise FleetError(f"{path} holds NaN or inf in {bad[0]}; retrain this model or restore the file")
+    check_finite_state(path, state)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoints import TOY_MARKER, CheckpointError, load_toy_bridge, read_toy_config
+from train.checkpoints import TOY_MARKER, CheckpointError, check_finite_state, load_toy_bridge, read_toy_config
 from train.corpus import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -121,11 +121,7 @@ def check_finite(path: Path) -> None:
     from safetensors.torch import load_file
 
     for weights in sorted(path.glob("*.safetensors")):
-        state = load_file(str(weights))
-        bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
-        if bad:
-            raise CheckpointError(f"{weights} holds NaN or inf in {bad[0]}"
-                                  f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''}; restore the file")
+        check_finite_state(weights, load_file(str(weights)))
 
 
 def load_tokenizer(spec: ModelSpec):
