@@ -58,6 +58,7 @@ class TokenEmbeddings:
     def __init__(self, bridge, token_ids):
         self.bridge, self.token_ids = bridge, token_ids
         self._cache: dict[str, torch.Tensor] = {}
+        self._layer_input: tuple[tuple[int, str], torch.Tensor] | None = None  # the last layer's, shared by its heads
 
     def get(self, kind: str) -> torch.Tensor:
         if kind not in self._cache:
@@ -66,8 +67,14 @@ class TokenEmbeddings:
         return self._cache[kind]
 
     def head_input(self, layer: int, embedding: str = "auto") -> torch.Tensor:
-        """What block ``layer``'s heads read for each token, through its input norm.  → [n, d_model]"""
-        return head_input(self.bridge, layer, self.get(embedding_for_layer(layer, embedding)))
+        """What block ``layer``'s heads read for each token, through its input norm.  → [n, d_model]
+
+        Probes walk the heads layer by layer, so the last layer's result is kept for its other heads (one norm
+        pass per layer, not per head; keeping every layer would hold n × d_model per layer)."""
+        key = (layer, embedding_for_layer(layer, embedding))
+        if self._layer_input is None or self._layer_input[0] != key:
+            self._layer_input = key, head_input(self.bridge, layer, self.get(key[1]))
+        return self._layer_input[1]
 
 
 @torch.no_grad()

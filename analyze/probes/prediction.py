@@ -63,12 +63,15 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     unembed = bridge.W_U[:, torch.as_tensor(every, device=bridge.W_U.device)].T.float()  # [every, d_model]
     literal, normalised, bag_maps = inputs.nan_column(), inputs.nan_column(), {}
     read = np.empty(inputs.n_total, dtype=object)
+    unembed_normed = {}  # {layer: W_U columns through its norm}, one layer at a time, shared by its heads
     for row, layer, head in inputs.heads():
         w = head_weights(bridge, layer, head)
+        if layer not in unembed_normed:
+            unembed_normed = {layer: head_input(bridge, layer, unembed)}
         with torch.no_grad():
             keys = embeddings.head_input(layer, inputs.cfg.embedding) @ w.w_k + w.b_k
             queries = unembed @ w.w_q + w.b_q
-            queries_normed = head_input(bridge, layer, unembed) @ w.w_q + w.b_q
+            queries_normed = unembed_normed[layer] @ w.w_q + w.b_q
         literal[row] = prediction_attention(keys, queries, bag_rows)
         normalised[row] = prediction_attention(keys, queries_normed, bag_rows, 1 / w.w_q.shape[-1] ** 0.5)
         read[row] = embedding_for_layer(layer, inputs.cfg.embedding)
