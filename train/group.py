@@ -31,10 +31,10 @@ from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 from torch.func import functional_call, stack_module_state, vmap
 
 from train.config import FleetConfig
-from train.data import sample_windows, tokenize_brown
+from train.data import sample_windows
 from train.loss import unembed_cross_entropy
 from train.model import build_native_model, final_hidden
-from train.module import EpochBatches, autocast_bf16
+from train.module import BrownWindows, EpochBatches, autocast_bf16
 
 log = logging.getLogger(__name__)
 
@@ -152,32 +152,24 @@ class GroupEpochBatches(EpochBatches):
             yield self.windows[rows, orders[:, b * self.batch_size:(b + 1) * self.batch_size]]
 
 
-class GroupWindows(L.LightningDataModule):
-    """Each member's own training windows (its window seed) and the shared validation windows."""
+class GroupWindows(BrownWindows):
+    """Each member's own training windows (its window seed), stacked, and the shared validation windows; the
+    rest (Brown cache, validation) is ``module.BrownWindows``'."""
 
     def __init__(self, config: dict[str, Any], indices: list[int], nltk_data=None, cache_dir=None):
-        super().__init__()
-        self.cfg, self.indices = FleetConfig(**config), list(indices)
-        self.nltk_data, self.cache_dir = nltk_data, cache_dir
+        super().__init__(config, indices[0], nltk_data, cache_dir)
+        self.indices = list(indices)
 
-    def prepare_data(self) -> None:
-        tokenize_brown(self.cfg.heldout_fraction, self.nltk_data, self.cache_dir)
-
-    def setup(self, stage: str | None = None) -> None:
+    def sample_train_windows(self, train_text, length: int) -> torch.Tensor:
+        """→ [K, train_windows, length]"""
         c = self.cfg
-        _, train_text, heldout_text = tokenize_brown(c.heldout_fraction, self.nltk_data, self.cache_dir)
-        length = c.n_ctx + 1
-        self.train_windows = torch.from_numpy(np.stack([sample_windows(train_text, c.train_windows, length,
-                                                                       c.window_seed(i)) for i in self.indices]))
-        self.val_windows = torch.from_numpy(sample_windows(heldout_text, c.val_windows, length, c.val_seed))
+        return torch.from_numpy(np.stack([sample_windows(train_text, c.train_windows, length, c.window_seed(i))
+                                          for i in self.indices]))
 
     def train_dataloader(self) -> GroupEpochBatches:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         return GroupEpochBatches(self.train_windows, self.cfg.batch_size,
                                  [self.cfg.model_seed(i) for i in self.indices], epoch)
-
-    def val_dataloader(self):
-        return torch.utils.data.DataLoader(self.val_windows, batch_size=self.cfg.batch_size)
 
 
 class GroupCheckpointIO(CheckpointIO):

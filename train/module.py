@@ -125,9 +125,13 @@ class BrownWindows(L.LightningDataModule):
         c = self.cfg
         _, train_text, heldout_text = tokenize_brown(c.heldout_fraction, self.nltk_data, self.cache_dir)
         length = c.n_ctx + 1
-        self.train_windows = torch.from_numpy(sample_windows(train_text, c.train_windows, length,
-                                                             c.window_seed(self.index)))
+        self.train_windows = self.sample_train_windows(train_text, length)
         self.val_windows = torch.from_numpy(sample_windows(heldout_text, c.val_windows, length, c.val_seed))
+
+    def sample_train_windows(self, train_text, length: int) -> torch.Tensor:
+        """This member's training windows, drawn with its own window seed.  → [train_windows, length]"""
+        c = self.cfg
+        return torch.from_numpy(sample_windows(train_text, c.train_windows, length, c.window_seed(self.index)))
 
     def train_dataloader(self) -> EpochBatches:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
