@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from train.checkpoints import atomic_write, read_fleet_record, save_toy_model, write_json
 from train.config import FleetConfig
 from train.data import tokenize_brown
-from train.hardware import members_per_step, resolve_device
+from train.hardware import keep_freed_memory_in_heap, members_per_step, resolve_device
 from train.module import BrownWindows, FleetMember
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,10 @@ def prepare_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir) -> tuple[di
     ``(record, device, precision, members_per_step)``. Shared by the in-process and the Ray launcher."""
     record = open_fleet(cfg, out)
     device, precision = resolve_device(cfg.device, cfg.precision)
+    if cfg.precision == "auto" and record.get("device") == device and record.get("precision", precision) != precision:
+        # auto measures the CPU; a resumed fleet keeps the precision it started in, so it resumes bit-identically
+        log.info("precision=auto: keeping %s, the precision %s started in", record["precision"], out)
+        precision = record["precision"]
     split, _, _ = tokenize_brown(cfg.heldout_fraction, nltk_data, cache_dir)
     if record.get("split_sha256", split.sha256) != split.sha256:
         raise FleetMismatch(f"{out} was trained on another Brown split (sha256 {record['split_sha256'][:12]}, "
@@ -261,6 +265,8 @@ def _train_members(cfg: FleetConfig, indices: list[int], out: Path, device: str,
     members' ``last.ckpt`` if a previous run was killed; one result dict per member."""
     from train.group import FleetGroup, GroupCheckpointIO, GroupWindows
 
+    if device == "cpu":
+        keep_freed_memory_in_heap()
     single = len(indices) == 1
     dirs = [out / f"model_{i:02d}" for i in indices]
     for d in dirs:

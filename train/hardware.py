@@ -1,14 +1,22 @@
 """Which device and precision a fleet trains in: CUDA when present, and bf16 wherever the matrix units run it
-natively (any CUDA GPU with bf16, or a CPU with AVX-512 BF16 / AMX / Arm BF16), fp32 elsewhere.
+natively and faster than fp32 (any CUDA GPU with bf16, or a CPU whose bf16 matmul measures faster), fp32 elsewhere.
 
 On a CPU without native bf16, oneDNN emulates bf16 matmuls and they run slower than fp32, so bf16 must only be
 picked where the hardware has it. We ask torch's own CPU feature detection (cpuinfo, the same facts oneDNN
-dispatches on), never the CPU's model name.
+dispatches on), never the CPU's model name. The feature alone is not enough: an Intel Xeon (model 207) whose
+hypervisor hides AMX reports AVX-512 BF16, yet its bf16 matmuls run at half its fp32 rate (173 against 327
+GFLOP/s, bench/README.md), while AMD's family-26 EPYC runs them at 2-4x fp32. So on a CPU with the feature, a
+short matmul at the unembedding's shape (~0.1 s, once per process) decides.
 """
 
 from __future__ import annotations
 
+import functools
+import time
+
 import torch
+
+BF16_MIN_SPEEDUP = 1.25  # below this the mixed path's casts and conversions eat the matmul gain
 
 NATIVE_BF16_CPU_FEATURES = ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16")  # x86 (AVX-512, AMX), Arm
 
@@ -22,15 +30,38 @@ def cpu_has_native_bf16() -> bool:
     return any(bool(found.get(name, False)) for name in NATIVE_BF16_CPU_FEATURES)
 
 
+@functools.cache
+def cpu_bf16_speedup() -> float:
+    """bf16 over fp32 throughput of a [256, 256] @ [256, 16384] matmul on this CPU (the unembedding's inner
+    dimension and row block), the median of 5 interleaved timings of each after a warm-up."""
+    a = torch.randn(256, 256)
+    b = torch.randn(256, 16_384)
+    pairs = {torch.float32: (a, b), torch.bfloat16: (a.bfloat16(), b.bfloat16())}
+    times: dict[torch.dtype, list[float]] = {dtype: [] for dtype in pairs}
+    for rep in range(6):
+        for dtype, (x, y) in pairs.items():
+            start = time.perf_counter()
+            x @ y
+            if rep:  # the first round warms up the kernels
+                times[dtype].append(time.perf_counter() - start)
+    median = {dtype: sorted(t)[len(t) // 2] for dtype, t in times.items()}
+    return median[torch.float32] / median[torch.bfloat16]
+
+
+def cpu_bf16_is_faster() -> bool:
+    """Native bf16 (torch's CPU features) whose matmuls also measure at least BF16_MIN_SPEEDUP x fp32."""
+    return cpu_has_native_bf16() and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
+
+
 def resolve_device(device: str, precision: str) -> tuple[str, str]:
-    """``auto`` → CUDA when a GPU is present, else CPU; precision ``auto`` → ``bf16-mixed`` where native."""
+    """``auto`` → CUDA when a GPU is present, else CPU; precision ``auto`` → ``bf16-mixed`` where native and faster."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device=cuda was asked for but no CUDA GPU is visible")
     if precision == "auto":
-        native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_native_bf16()
-        precision = "bf16-mixed" if native else "32-true"
+        faster = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_bf16_is_faster()
+        precision = "bf16-mixed" if faster else "32-true"
     return device, precision
 
 
@@ -52,3 +83,25 @@ def members_per_step(cfg, device: str, n_pending: int) -> int:
     per_member = 16 * params + 3 * tokens * vocab * 2
     free, _ = torch.cuda.mem_get_info()
     return max(1, min(n_pending, int(0.5 * free // per_member)))
+
+
+@functools.cache
+def keep_freed_memory_in_heap() -> bool:
+    """Make glibc serve large allocations from its heap and keep freed memory there (``mallopt``), once per process.
+
+    By default glibc gives every allocation over 32 MB its own ``mmap`` and returns it on free, so each training
+    step page-faults fresh zeroed pages for the 51 MB gradients of W_E and W_U. On the project's Intel CPU that
+    cost ~40 ms of a ~420 ms fp32 step (bench/README.md, 2026-11-30); reusing heap pages removes it. The process
+    then keeps its peak memory until it exits, which a training process does anyway. False where the C library
+    is not glibc (nothing changed).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))

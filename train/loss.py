@@ -1,18 +1,21 @@
-"""Next-token loss through the unembedding without materialising fp32 logits for the whole batch.
+"""Next-token loss through the unembedding without materialising fp32 logits in autograd.
 
-The 50,257-token unembedding is ~90% of a toy model's FLOPs, and the full fp32 logits of a paper batch
-(64 × 16 × 50,257 = 206 MB, plus as much again for their gradient) are memory traffic that costs more than
-the matmul on a CPU. Both functions here compute the gradients of the hidden states and of ``W_U`` inside
-the forward pass (the loss is a scalar, so the backward pass only scales them), a chunk of positions at a
-time, with the same three matmuls as the plain path: logits, grad_hidden = P W_U, grad_W = P^T h.
+The 50,257-token unembedding is ~90% of a toy model's FLOPs, and the plain path's fp32 logits of a paper batch
+(64 × 16 × 50,257 = 206 MB, plus as much again for their gradient, plus softmax temporaries) are memory traffic
+that costs more than the matmul on a CPU. Here the gradients of the hidden states and of ``W_U`` are computed
+inside the forward pass (the loss is a scalar, so the backward pass only scales them), with the same three
+matmuls as the plain path: logits, grad_hidden = P W_U, grad_W = P^T h. Logits and probabilities live in one
+reused [positions, vocab] buffer; a chunk of positions at a time goes through logits, an in-place softmax and
+grad_hidden, and grad_W is one matmul over all positions at the end (its inner dimension is then batch × n_ctx,
+not a chunk: on the project's Intel CPU 264 against 145 GFLOP/s for chunk-by-chunk accumulation).
 
-- ``chunked_unembed_cross_entropy``: fp32 throughout, grad_W accumulated in fp32 chunk by chunk. This is the
-  path for machines without native bf16 matrix units, and the reference the bf16 path is tested against.
-- ``bf16_unembed_cross_entropy``: mixed precision for CPUs with AVX-512 BF16 / AMX and for GPUs. W_U and the
-  hidden states are cast to bf16 once per call (not once per chunk); the three matmuls run in bf16 (the
-  matrix units accumulate in fp32 and round the result to bf16, as autocast does); the softmax is computed in
-  fp32 and stored as bf16 probabilities; the fp32 master weights and their fp32 gradients stay with the caller.
-  grad_W comes from one matmul over all positions (inner dimension = batch × n_ctx), not a sum over chunks.
+- ``chunked_unembed_cross_entropy``: full precision (fp32, or fp64 for fp64 inputs). The path for machines whose
+  bf16 is not faster than fp32, and the reference the bf16 path is tested against.
+- ``bf16_unembed_cross_entropy``: mixed precision for CPUs whose bf16 matmuls are faster (AVX-512 BF16 on AMD's
+  family-26 EPYC, AMX) and for GPUs. W_U and the hidden states are cast to bf16 once per call (not once per
+  chunk); the three matmuls run in bf16 (the matrix units accumulate in fp32 and round the result to bf16, as
+  autocast does); the softmax is computed in fp32 and stored as bf16 probabilities; the fp32 master weights and
+  their fp32 gradients stay with the caller.
 
 Both take ``hidden [N, d_model]`` / ``w_u [vocab, d_model]`` / ``targets [N]`` for one model, or a leading
 member dimension (``[M, N, d]``, ``[M, vocab, d]``, ``[M, N]``) for fleet members trained together; the loss
@@ -24,9 +27,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Chunk sizes measured on the project's CPU (bench/README.md): fp32 128, bf16 256 positions; on CUDA the whole
-# batch is one chunk (memory is plentiful and every launch counts).
-AUTO_CHUNK = {"cpu": {torch.float32: 128, torch.bfloat16: 256}}
+# Chunk sizes measured on the project's CPUs (bench/README.md): fp32 512 positions (Intel Xeon, 2026-11-30;
+# 512 and 1,024 tie, 256 is 5% slower), bf16 256 (AMD EPYC, 2026-11-23); on CUDA the whole batch is one chunk
+# (memory is plentiful and every launch counts).
+AUTO_CHUNK = {"cpu": {torch.float32: 512, torch.bfloat16: 256}}
 
 
 def auto_chunk(device: torch.device | str, dtype: torch.dtype) -> int:
@@ -37,7 +41,8 @@ def auto_chunk(device: torch.device | str, dtype: torch.dtype) -> int:
 
 def plain_unembed_cross_entropy(hidden: torch.Tensor, w_u: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Reference: mean cross-entropy of ``hidden @ w_u.T`` (per member when there is a member dimension)."""
-    logits = (hidden @ w_u.transpose(-1, -2)).float()  # [(M,) N, vocab]
+    logits = hidden @ w_u.transpose(-1, -2)  # [(M,) N, vocab]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 under autocast → fp32
     if logits.dim() == 2:
         return F.cross_entropy(logits, targets)
     return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(dim=1)  # [M]
@@ -50,78 +55,34 @@ def _as_members(hidden, w_u, targets):
     return hidden, w_u, targets, False
 
 
-class _ChunkedUnembedCE(torch.autograd.Function):
-    """fp32 path. Logits are computed transposed, [vocab, chunk]: W_U @ h^T runs ~1.6x faster than h @ W_U^T
-    on this CPU's sgemm (bench/README.md), and the softmax reduces over dim 0, across contiguous rows."""
+class _UnembedCE(torch.autograd.Function):
+    """Both paths; see the module docstring. Probabilities are kept [positions, vocab] (the softmax reduces over
+    contiguous memory), so that grad_W = P^T h is one matmul with all positions as its inner dimension."""
 
     @staticmethod
-    def forward(ctx, hidden, w_u, targets, chunk):
+    def forward(ctx, hidden, w_u, targets, chunk, dtype):
         hidden, w_u, targets, single = _as_members(hidden, w_u, targets)
         n_members, n, _ = hidden.shape
-        losses = hidden.new_zeros(n_members, dtype=torch.float32)
-        grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
-        grad_w = torch.empty(w_u.shape, dtype=torch.float32, device=w_u.device) if ctx.needs_input_grad[1] else None
-        cols = torch.arange(chunk, device=hidden.device)
-        with torch.autocast(hidden.device.type, enabled=False):
-            for m in range(n_members):
-                w = w_u[m].float()
-                for start in range(0, n, chunk):
-                    h = hidden[m, start:start + chunk].float()  # [c, d_model]
-                    t = targets[m, start:start + chunk]  # [c]
-                    c = cols[:len(t)]
-                    logits = w @ h.T  # [vocab, c]
-                    picked = logits[t, c]  # [c] logit of the target
-                    peak = logits.amax(dim=0, keepdim=True)  # [1, c]
-                    probs = logits.sub_(peak).exp_()  # in place: one pass for the exponentials
-                    total = probs.sum(dim=0, keepdim=True)  # [1, c]
-                    losses[m] += (peak.squeeze(0) + total.squeeze(0).log() - picked).sum()  # logsumexp - target
-                    if grad_hidden is None and grad_w is None:
-                        continue
-                    probs.div_(total * n)  # softmax / n: the mean's 1/n folded in here
-                    probs[t, c] -= 1.0 / n  # d(loss / n)/d(logits) = (softmax - one_hot) / n
-                    if grad_hidden is not None:
-                        grad_hidden[m, start:start + chunk] = probs.T @ w
-                    if grad_w is not None:  # accumulated in fp32, started by the first chunk (no zero-fill pass)
-                        grad_w[m].copy_(probs @ h) if start == 0 else grad_w[m].addmm_(probs, h)
-        ctx.save_for_backward(grad_hidden, grad_w)
-        ctx.h_dtype, ctx.w_dtype, ctx.single, ctx.scale = hidden.dtype, w_u.dtype, single, 1.0  # 1/n applied above
-        ctx.vocab = w_u.shape[1]
-        losses = losses / n
-        return losses[0] if single else losses
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        return _scaled_grads(ctx, grad_loss)
-
-
-class _Bf16UnembedCE(torch.autograd.Function):
-    """bf16 path; see the module docstring. Probabilities are kept [positions, vocab] (the softmax reduces
-    over contiguous memory), so that grad_W = P^T h is one matmul with all positions as its inner dimension."""
-
-    @staticmethod
-    def forward(ctx, hidden, w_u, targets, chunk):
-        hidden, w_u, targets, single = _as_members(hidden, w_u, targets)
-        n_members, n, _ = hidden.shape
-        losses = hidden.new_zeros(n_members, dtype=torch.float32)
-        bf16 = dict(dtype=torch.bfloat16, device=hidden.device)
-        grads_h = torch.empty(hidden.shape, **bf16) if ctx.needs_input_grad[0] else None
+        losses = hidden.new_zeros(n_members, dtype=_accumulate(dtype))
+        like = dict(dtype=dtype, device=hidden.device)
+        grads_h = torch.empty(hidden.shape, **like) if ctx.needs_input_grad[0] else None
         vocab = w_u.shape[1]
-        padded = (*w_u.shape[:1], -(-vocab // PAD) * PAD, w_u.shape[2])
-        grads_w = torch.empty(padded, **bf16) if ctx.needs_input_grad[1] else None  # sliced to vocab in backward
+        w_rows = vocab if dtype == w_u.dtype and not w_u.is_cuda else -(-vocab // PAD) * PAD  # see PAD
+        grads_w = torch.empty(n_members, w_rows, w_u.shape[2], **like) if ctx.needs_input_grad[1] else None
         batched = chunk >= n and hidden.is_cuda  # GPUs: one pass for all members, few launches, no host sync
         with torch.autocast(hidden.device.type, enabled=False):
             if batched:
-                losses = _bf16_all_members(hidden, w_u, targets, grads_h, grads_w)
+                losses = _all_members(hidden, w_u, targets, grads_h, grads_w, dtype)
             for m in range(0 if batched else n_members):  # CPUs: member by member, chunk by chunk (cache-sized)
-                w = padded_bf16(w_u[m])  # cast once per call; [vocab_padded, d]
-                h = hidden[m].to(torch.bfloat16)
-                probs = _scratch((n, w.shape[0]), torch.bfloat16, w.device)  # [N, vocab_padded]
+                w = padded_cast(w_u[m], dtype, w_rows)  # cast once per call; [w_rows, d]
+                h = hidden[m].to(dtype)
+                probs = _scratch((n, w.shape[0]), dtype, w.device)  # [N, vocab_padded]
                 grad_h = grads_h[m] if grads_h is not None else torch.empty_like(h)
                 for start in range(0, n, chunk):
                     t = targets[m, start:start + chunk]
                     rows = torch.arange(len(t), device=t.device)
                     p = probs[start:start + chunk]  # [c, vocab], a contiguous view
-                    torch.mm(h[start:start + chunk], w.T, out=p)  # bf16 logits
+                    torch.mm(h[start:start + chunk], w.T, out=p)  # logits
                     p[:, vocab:] = float("-inf")  # the padding columns get no probability
                     # in place; the softmax of bf16 input computes in fp32 and rounds its output to bf16
                     torch.ops.aten._softmax.out(p, -1, False, out=p)
@@ -132,7 +93,7 @@ class _Bf16UnembedCE(torch.autograd.Function):
                     torch.mm(probs.T, h, out=grads_w[m])
         ctx.save_for_backward(grads_h, grads_w)
         ctx.h_dtype, ctx.w_dtype, ctx.single, ctx.scale = hidden.dtype, w_u.dtype, single, 1.0 / n
-        ctx.vocab = vocab
+        ctx.vocab, ctx.accumulate = vocab, _accumulate(dtype)
         losses = losses / n
         return losses[0] if single else losses
 
@@ -141,24 +102,29 @@ class _Bf16UnembedCE(torch.autograd.Function):
         return _scaled_grads(ctx, grad_loss)
 
 
-def _bf16_all_members(hidden, w_u, targets, grads_h, grads_w) -> torch.Tensor:
-    """The bf16 path for every member at once (GPUs): [M, N, vocab] probabilities in one buffer, batched matmuls.
+def _accumulate(dtype: torch.dtype) -> torch.dtype:
+    """Where losses and gradient scaling are computed: fp32 for bf16 work, else the work's own dtype."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _all_members(hidden, w_u, targets, grads_h, grads_w, dtype) -> torch.Tensor:
+    """Every member at once (GPUs): [M, N, vocab] probabilities in one buffer, batched matmuls.
 
     The loss of a target whose probability underflows to 0 (more than ~87 nats below the top logit) is capped at
     that bound instead of being recomputed exactly: the exact fallback would cost a host sync every step. Such a
     token never occurs in a training run (a diverging run shows NaN, which is still caught)."""
     n_members, n, _ = hidden.shape
     vocab = w_u.shape[1]
-    w = padded_bf16(w_u)  # [M, vocab_padded, d]
-    h = hidden.to(torch.bfloat16)  # [M, N, d]
-    probs = _scratch((n_members, n, w.shape[1]), torch.bfloat16, w.device)
-    torch.bmm(h, w.transpose(1, 2), out=probs)  # bf16 logits
+    w = padded_cast(w_u, dtype, -(-vocab // PAD) * PAD)  # [M, vocab_padded, d]
+    h = hidden.to(dtype)  # [M, N, d]
+    probs = _scratch((n_members, n, w.shape[1]), dtype, w.device)
+    torch.bmm(h, w.transpose(1, 2), out=probs)  # logits
     probs[..., vocab:] = float("-inf")  # the padding columns get no probability
     torch.ops.aten._softmax.out(probs, -1, False, out=probs)
     members = torch.arange(n_members, device=w.device)[:, None]
     rows = torch.arange(n, device=w.device)[None, :]
-    picked = probs[members, rows, targets].float()  # [M, N]
-    losses = -picked.clamp_min(torch.finfo(torch.float32).tiny).log().sum(dim=1)
+    picked = probs[members, rows, targets].to(_accumulate(dtype))  # [M, N]
+    losses = -picked.clamp_min(torch.finfo(picked.dtype).tiny).log().sum(dim=1)
     probs[members, rows, targets] -= 1.0
     if grads_h is not None:
         torch.bmm(probs, w, out=grads_h)
@@ -167,15 +133,19 @@ def _bf16_all_members(hidden, w_u, targets, grads_h, grads_w) -> torch.Tensor:
     return losses
 
 
-PAD = 64  # vocab rows padded to a multiple of this: an odd leading dimension (50,257) sends cuBLAS and oneDNN to
-          # slower unaligned kernels (nanoGPT pads GPT-2's vocabulary to 50,304 for the same reason)
+PAD = 64  # vocab rows padded to a multiple of this where W_U is copied anyway (a cast to bf16) or on a GPU: an odd
+          # leading dimension (50,257) sends cuBLAS and oneDNN to slower unaligned kernels (nanoGPT pads GPT-2's
+          # vocabulary to 50,304 for the same reason). fp32 on a CPU reads W_U as it is: MKL's sgemm measured
+          # no faster padded, and the copy would cost a 51 MB pass per step.
 
 
-def padded_bf16(w_u: torch.Tensor) -> torch.Tensor:
-    """W_U cast to bf16, with zero rows up to a multiple of PAD.  [..., vocab, d] → [..., vocab_padded, d]"""
+def padded_cast(w_u: torch.Tensor, dtype: torch.dtype, rows: int) -> torch.Tensor:
+    """W_U in ``dtype`` with zero rows up to ``rows``: W_U itself when nothing changes, else a new tensor.
+    [..., vocab, d] → [..., rows, d]"""
     vocab = w_u.shape[-2]
-    rows = -(-vocab // PAD) * PAD
-    out = torch.empty(*w_u.shape[:-2], rows, w_u.shape[-1], dtype=torch.bfloat16, device=w_u.device)
+    if rows == vocab and dtype == w_u.dtype:
+        return w_u
+    out = torch.empty(*w_u.shape[:-2], rows, w_u.shape[-1], dtype=dtype, device=w_u.device)
     out[..., :vocab, :].copy_(w_u)
     out[..., vocab:, :].zero_()
     return out
@@ -195,13 +165,13 @@ def _scratch(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -
 
 
 def _neg_log_target_prob(picked: torch.Tensor, h: torch.Tensor, w: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Sum of -log p(target) from the bf16 probabilities; positions whose probability underflowed to 0 (more
+    """Sum of -log p(target) from the probabilities; positions whose probability underflowed to 0 (more
     than ~87 nats below the top logit) get the exact logsumexp - logit instead of inf."""
-    picked = picked.float()
+    picked = picked.to(_accumulate(picked.dtype))
     lost = picked == 0
-    total = -picked.clamp_min(torch.finfo(torch.float32).tiny).log()
+    total = -picked.clamp_min(torch.finfo(picked.dtype).tiny).log()
     if bool(lost.any()):
-        logits = (h[lost].float() @ w.float().T)  # [few, vocab]
+        logits = (h[lost].to(picked.dtype) @ w.to(picked.dtype).T)  # [few, vocab]
         total[lost] = logits.logsumexp(-1) - logits.gather(1, t[lost][:, None]).squeeze(1)
     return total.sum()
 
@@ -209,27 +179,28 @@ def _neg_log_target_prob(picked: torch.Tensor, h: torch.Tensor, w: torch.Tensor,
 def _scaled_grads(ctx, grad_loss):
     """Backward of both functions: the gradients computed in forward, times d(out)/d(loss) of each member."""
     grad_hidden, grad_w = ctx.saved_tensors
-    g = (grad_loss.reshape(-1) * ctx.scale).float()[:, None, None]  # [M, 1, 1]
+    g = (grad_loss.reshape(-1) * ctx.scale).to(ctx.accumulate)[:, None, None]  # [M, 1, 1]
     out_h = out_w = None
     if grad_hidden is not None:  # cast first, then scale in place: a same-dtype multiply is the vectorised one
-        out_h = grad_hidden.float().mul_(g).to(ctx.h_dtype)
+        out_h = grad_hidden.to(ctx.accumulate).mul_(g).to(ctx.h_dtype)
         out_h = out_h[0] if ctx.single else out_h
     if grad_w is not None:
-        out_w = grad_w[:, :ctx.vocab].float().mul_(g).to(ctx.w_dtype)  # the bf16 path keeps padded rows
+        out_w = grad_w[:, :ctx.vocab].to(ctx.accumulate).mul_(g).to(ctx.w_dtype)  # slice off the padded rows
         out_w = out_w[0] if ctx.single else out_w
-    return out_h, out_w, None, None
+    return out_h, out_w, None, None, None
 
 
 def chunked_unembed_cross_entropy(hidden: torch.Tensor, w_u: torch.Tensor, targets: torch.Tensor,
                                   chunk: int = 128) -> torch.Tensor:
-    """fp32; same value and gradients as ``plain_unembed_cross_entropy``, ``chunk`` positions at a time."""
-    return _ChunkedUnembedCE.apply(hidden, w_u, targets, chunk)
+    """Full precision (the inputs' own dtype, fp32 or fp64): same value and gradients as
+    ``plain_unembed_cross_entropy``, ``chunk`` positions at a time."""
+    return _UnembedCE.apply(hidden, w_u, targets, chunk, torch.promote_types(hidden.dtype, torch.float32))
 
 
 def bf16_unembed_cross_entropy(hidden: torch.Tensor, w_u: torch.Tensor, targets: torch.Tensor,
                                chunk: int = 256) -> torch.Tensor:
     """Mixed precision (bf16 matmuls, fp32 softmax); gradients returned in the inputs' own dtypes."""
-    return _Bf16UnembedCE.apply(hidden, w_u, targets, chunk)
+    return _UnembedCE.apply(hidden, w_u, targets, chunk, torch.bfloat16)
 
 
 def unembed_cross_entropy(hidden: torch.Tensor, w_u: torch.Tensor, targets: torch.Tensor,
