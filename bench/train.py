@@ -1,7 +1,7 @@
 """Training-speed benchmark: ``python -m bench.train [--config configs/paper.yaml] [--n 3] [--steps 20]``.
 
-Prints, on one machine in one run: the matmul peak in fp32 and in the best dtype the hardware runs natively
-(bf16 on CPUs with AVX-512 BF16 / AMX and on GPUs); tokens/s and model GFLOP/s of the project's fleet trainer
+Prints, on one machine in one run: the matmul peak in fp32, in bf16 where the hardware has it natively, and in
+the faster of the two (the best dtype); tokens/s and model GFLOP/s of the project's fleet trainer
 (the real Lightning loop) with ``members_per_step`` 1 and auto; its model-FLOP utilisation against the
 best-dtype peak; TransformerLens's own loop (``transformer_lens.tools.training.train`` at its defaults, fp32,
 N times in sequence on the same model and batch size) and the ratio; peak RSS; the paper fleet's projected
@@ -30,7 +30,8 @@ import torch
 
 from train.config import FleetConfig, load_config
 from train.corpus import PROJECT_ROOT
-from train.hardware import cpu_has_native_bf16, members_per_step, resolve_device
+from train.hardware import (BF16_MIN_SPEEDUP, cpu_bf16_speedup, cpu_has_native_bf16, members_per_step,
+                            resolve_device)
 
 
 def model_flops_per_token(cfg: FleetConfig, vocab: int = 50_257) -> float:
@@ -61,9 +62,8 @@ def peak_matmul(device: str, dtype=torch.float32) -> float:
     return max(matmul_rate(size, size, size, device, dtype) for _ in range(2))
 
 
-def best_dtype(device: str) -> torch.dtype:
-    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_native_bf16()
-    return torch.bfloat16 if native else torch.float32
+def bf16_is_native(device: str) -> bool:
+    return torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_native_bf16()
 
 
 def bench_fleet_trainer(cfg: FleetConfig, n: int, steps: int, warmup: int, per_step: int | None) -> tuple[float, int]:
@@ -143,11 +143,15 @@ def main(argv=None) -> None:
           + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else
              f", native bf16: {'yes' if cpu_has_native_bf16() else 'no'}"))
     print(f"model: {args.config.name}, batch {cfg.batch_size} x {cfg.n_ctx} tokens, "
-          f"{flops / 1e6:.1f} MFLOP per trained token; trainer precision {precision}")
-    best = best_dtype(device)
+          f"{flops / 1e6:.1f} MFLOP per trained token; trainer precision {precision}"
+          + (f" (precision=auto measured bf16 at {cpu_bf16_speedup():.2f}x fp32; bf16 needs "
+             f">= {BF16_MIN_SPEEDUP}x)" if device == "cpu" and cpu_has_native_bf16() else ""))
     fp32 = peak_matmul(device)
-    peak = peak_matmul(device, best) if best != torch.float32 else fp32
+    bf16 = peak_matmul(device, torch.bfloat16) if bf16_is_native(device) else None
+    best, peak = (torch.bfloat16, bf16) if bf16 is not None and bf16 > fp32 else (torch.float32, fp32)
     print(f"matmul peak fp32:                  {fp32:10.1f} GFLOP/s")
+    if bf16 is not None:
+        print(f"matmul peak bf16:                  {bf16:10.1f} GFLOP/s ({bf16 / fp32:.2f}x fp32)")
     print(f"matmul peak best dtype ({str(best).removeprefix('torch.')}):   {peak:10.1f} GFLOP/s")
     rates = {}
     auto = members_per_step(cfg, device, args.n)

@@ -6,6 +6,7 @@ A toy model directory holds ``config.json`` (the TransformerLens config plus the
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -127,11 +128,24 @@ def member_name(index: int) -> str:
 
 def load_toy_bridge(model_dir: str | Path, device: str | torch.device = "cpu"):
     """A ``TransformerBridge`` around a toy model dir's weights, with the GPT-2 tokenizer it was trained with."""
-    from train.tokenizer import load_gpt2_tokenizer
-
     model, config = load_native(model_dir, device)
     return wrap_in_bridge(model, config["tl_config"], model_name=member_name(config["index"]),
-                          tokenizer=load_gpt2_tokenizer())
+                          tokenizer=bridge_tokenizer())
+
+
+@functools.lru_cache(maxsize=1)
+def bridge_tokenizer():
+    """GPT-2's tokenizer as TransformerLens sets it up for every bridge (``add_bos_token=True``), made once.
+
+    Given a tokenizer without that flag, TransformerLens reloads it from disk for each bridge it boots (~0.2 s; an
+    analysis of a fleet boots dozens); given this one, it keeps it. Toy prompts are token ids, never text, so the
+    flag changes nothing they read.
+    """
+    from transformer_lens.utilities.tokenize_utils import get_tokenizer_with_bos
+
+    from train.tokenizer import load_gpt2_tokenizer
+
+    return get_tokenizer_with_bos(load_gpt2_tokenizer())
 
 
 def load_fleet(fleet_dir: str | Path, device: str | torch.device = "cpu") -> list:
