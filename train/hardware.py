@@ -91,9 +91,9 @@ def keep_freed_memory_in_heap() -> bool:
 
     By default glibc gives every allocation over 32 MB its own ``mmap`` and returns it on free, so each training
     step page-faults fresh zeroed pages for the 51 MB gradients of W_E and W_U. On the project's Intel CPU that
-    cost ~40 ms of a ~420 ms fp32 step (bench/README.md, 2026-11-30); reusing heap pages removes it. The process
-    then keeps its peak memory until it exits, which a training process does anyway. False where the C library
-    is not glibc (nothing changed).
+    cost ~30,000 page faults and ~30 ms of a ~410 ms fp32 step (bench/README.md, 2026-11-30); reusing heap pages
+    removes them (tests/train/test_hardware.py). The process then keeps its peak memory until it exits, which a
+    training process does anyway. False where the C library is not glibc (nothing changed).
     """
     import ctypes
     import ctypes.util
