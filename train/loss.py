@@ -60,15 +60,16 @@ class _UnembedCE(torch.autograd.Function):
     contiguous memory), so that grad_W = P^T h is one matmul with all positions as its inner dimension."""
 
     @staticmethod
-    def forward(ctx, hidden, w_u, targets, chunk, dtype):
+    def forward(ctx, hidden, w_u, targets, chunk, dtype, grad_enabled):
         hidden, w_u, targets, single = _as_members(hidden, w_u, targets)
         n_members, n, _ = hidden.shape
         losses = hidden.new_zeros(n_members, dtype=_accumulate(dtype))
         like = dict(dtype=dtype, device=hidden.device)
-        grads_h = torch.empty(hidden.shape, **like) if ctx.needs_input_grad[0] else None
+        want_h, want_w = (grad_enabled and needed for needed in ctx.needs_input_grad[:2])  # no grads for a val loss
+        grads_h = torch.empty(hidden.shape, **like) if want_h else None
         vocab = w_u.shape[1]
         w_rows = vocab if dtype == w_u.dtype and not w_u.is_cuda else -(-vocab // PAD) * PAD  # see PAD
-        grads_w = torch.empty(n_members, w_rows, w_u.shape[2], **like) if ctx.needs_input_grad[1] else None
+        grads_w = torch.empty(n_members, w_rows, w_u.shape[2], **like) if want_w else None
         batched = chunk >= n and hidden.is_cuda  # GPUs: one pass for all members, few launches, no host sync
         with torch.autocast(hidden.device.type, enabled=False):
             if batched:
@@ -77,7 +78,6 @@ class _UnembedCE(torch.autograd.Function):
                 w = padded_cast(w_u[m], dtype, w_rows)  # cast once per call; [w_rows, d]
                 h = hidden[m].to(dtype)
                 probs = _scratch((n, w.shape[0]), dtype, w.device)  # [N, vocab_padded]
-                grad_h = grads_h[m] if grads_h is not None else torch.empty_like(h)
                 for start in range(0, n, chunk):
                     t = targets[m, start:start + chunk]
                     rows = torch.arange(len(t), device=t.device)
@@ -88,7 +88,8 @@ class _UnembedCE(torch.autograd.Function):
                     torch.ops.aten._softmax.out(p, -1, False, out=p)
                     losses[m] += _neg_log_target_prob(p[rows, t], h[start:start + chunk], w[:vocab], t)
                     p[rows, t] -= 1.0  # softmax - one_hot; the mean's 1/n is applied in backward
-                    torch.mm(p, w, out=grad_h[start:start + chunk])
+                    if grads_h is not None:
+                        torch.mm(p, w, out=grads_h[m, start:start + chunk])
                 if grads_w is not None:  # [vocab_padded, d_model], all positions in one matmul, no copy
                     torch.mm(probs.T, h, out=grads_w[m])
         ctx.save_for_backward(grads_h, grads_w)
@@ -187,20 +188,21 @@ def _scaled_grads(ctx, grad_loss):
     if grad_w is not None:
         out_w = grad_w[:, :ctx.vocab].to(ctx.accumulate).mul_(g).to(ctx.w_dtype)  # slice off the padded rows
         out_w = out_w[0] if ctx.single else out_w
-    return out_h, out_w, None, None, None
+    return out_h, out_w, None, None, None, None
 
 
 def chunked_unembed_cross_entropy(hidden: torch.Tensor, w_u: torch.Tensor, targets: torch.Tensor,
                                   chunk: int = 128) -> torch.Tensor:
     """Full precision (the inputs' own dtype, fp32 or fp64): same value and gradients as
     ``plain_unembed_cross_entropy``, ``chunk`` positions at a time."""
-    return _UnembedCE.apply(hidden, w_u, targets, chunk, torch.promote_types(hidden.dtype, torch.float32))
+    dtype = torch.promote_types(hidden.dtype, torch.float32)
+    return _UnembedCE.apply(hidden, w_u, targets, chunk, dtype, torch.is_grad_enabled())
 
 
 def bf16_unembed_cross_entropy(hidden: torch.Tensor, w_u: torch.Tensor, targets: torch.Tensor,
                                chunk: int = 256) -> torch.Tensor:
     """Mixed precision (bf16 matmuls, fp32 softmax); gradients returned in the inputs' own dtypes."""
-    return _UnembedCE.apply(hidden, w_u, targets, chunk, torch.bfloat16)
+    return _UnembedCE.apply(hidden, w_u, targets, chunk, torch.bfloat16, torch.is_grad_enabled())
 
 
 def unembed_cross_entropy(hidden: torch.Tensor, w_u: torch.Tensor, targets: torch.Tensor,

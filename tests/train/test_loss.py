@@ -1,7 +1,7 @@
 import torch
 
 from train.config import load_config
-from train.loss import chunked_unembed_cross_entropy, plain_unembed_cross_entropy
+from train.loss import bf16_unembed_cross_entropy, chunked_unembed_cross_entropy, plain_unembed_cross_entropy
 from train.model import build_native_model, final_hidden
 
 
@@ -31,3 +31,16 @@ def test_same_seed_same_init_different_seed_different_init():
     a, b, c = (build_native_model(cfg.tl_config(i)) for i in (0, 0, 1))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert not torch.equal(a.layers[0].attn.q.weight, c.layers[0].attn.q.weight)
+
+
+def test_a_loss_without_grad_is_the_same_loss():
+    """Validation runs under no_grad, where the loss skips its gradient matmuls; the value must not change."""
+    torch.manual_seed(1)
+    hidden = torch.randn(2, 40, 8, requires_grad=True)
+    w_u = torch.randn(2, 30, 8, requires_grad=True)
+    targets = torch.randint(0, 30, (2, 40))
+    for loss in (chunked_unembed_cross_entropy, bf16_unembed_cross_entropy):
+        with torch.no_grad():
+            quiet = loss(hidden, w_u, targets, chunk=16)
+        torch.testing.assert_close(quiet, loss(hidden, w_u, targets, chunk=16), rtol=0, atol=0)
+    torch.testing.assert_close(quiet, plain_unembed_cross_entropy(hidden, w_u, targets).detach(), rtol=0, atol=2e-2)
