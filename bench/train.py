@@ -169,6 +169,12 @@ def main(argv=None) -> None:
           f"the mean of both readings: {ours * flops / 1e9 / ((peak + peak_after) / 2):.1%})")
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(f"peak RSS: {rss_gb:.2f} GB")
+    if device == "cpu" and cpu_has_native_bf16():  # auto's verdict, checked on the trainer itself
+        other = "bf16-mixed" if precision == "32-true" else "32-true"
+        rate, _ = bench_fleet_trainer(load_config(None, {**cfg.to_dict(), "precision": other}), args.n, args.steps,
+                                      args.warmup, 1)
+        print(f"fleet trainer, precision {other} (not auto's choice): {rate:10.1f} tokens/s; auto's {precision} "
+              f"runs {rates['1'] / rate:.2f}x its rate")
     if not args.skip_tl:
         theirs = bench_transformer_lens_loop(cfg, args.n, args.steps, args.warmup, device)
         print(f"TransformerLens train() x{args.n} (its defaults, fp32): {theirs:10.1f} tokens/s "
