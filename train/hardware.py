@@ -6,7 +6,7 @@ picked where the hardware has it. We ask torch's own CPU feature detection (cpui
 dispatches on), never the CPU's model name. The feature alone is not enough: an Intel Xeon (model 207) whose
 hypervisor hides AMX reports AVX-512 BF16, yet its bf16 matmuls run at half its fp32 rate (173 against 327
 GFLOP/s, bench/README.md), while AMD's family-26 EPYC runs them at 2-4x fp32. So on a CPU with the feature, a
-short matmul at the unembedding's shape (~0.1 s, once per process) decides.
+short matmul at the unembedding's shape (~0.2 s, once per process) decides.
 """
 
 from __future__ import annotations
