@@ -75,7 +75,7 @@ class _UnembedCE(torch.autograd.Function):
         batched = chunk >= n and hidden.is_cuda  # GPUs: one pass for all members, few launches, no host sync
         with torch.autocast(hidden.device.type, enabled=False):
             if batched:
-                losses = _all_members(hidden, w_u, targets, grads_h, grads_w, dtype)
+                losses = _all_members(hidden, w_u, targets, grads_h, grads_w, dtype, w_rows)
             for m in range(0 if batched else n_members):  # CPUs: member by member, chunk by chunk (cache-sized)
                 w = padded_cast(w_u[m], dtype, w_rows)  # cast once per call; [w_rows, d]
                 h = hidden[m].to(dtype)
@@ -110,7 +110,7 @@ def _accumulate(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-def _all_members(hidden, w_u, targets, grads_h, grads_w, dtype) -> torch.Tensor:
+def _all_members(hidden, w_u, targets, grads_h, grads_w, dtype, w_rows) -> torch.Tensor:
     """Every member at once (GPUs): [M, N, vocab] probabilities in one buffer, batched matmuls.
 
     The loss of a target whose probability underflows to 0 (more than ~87 nats below the top logit) is capped at
@@ -118,7 +118,7 @@ def _all_members(hidden, w_u, targets, grads_h, grads_w, dtype) -> torch.Tensor:
     token never occurs in a training run (a diverging run shows NaN, which is still caught)."""
     n_members, n, _ = hidden.shape
     vocab = w_u.shape[1]
-    w = padded_cast(w_u, dtype, -(-vocab // PAD) * PAD)  # [M, vocab_padded, d]
+    w = padded_cast(w_u, dtype, w_rows)  # [M, vocab_padded, d]
     h = hidden.to(dtype)  # [M, N, d]
     probs = _scratch((n_members, n, w.shape[1]), dtype, w.device)
     torch.bmm(h, w.transpose(1, 2), out=probs)  # logits
