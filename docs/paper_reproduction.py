@@ -1,5 +1,5 @@
 """Regenerate the figures of ``docs/paper_reproduction.md`` from a trained paper fleet and its phrenology run:
-``python -m docs.paper_reproduction [--fleet checkpoints/paper] [--run runs/phrenology/paper]``.
+``python -m docs.paper_reproduction [--fleet checkpoints/paper] [--run runs/phrenology/paper] [--figures DIR]``.
 
 Copies the paper's figures (2, 4, 5, 6, 8, 9, 12) into ``docs/paper/`` at a small size, draws the nine loss
 curves, and prints Table 1, the clustering and its null, so the document can be checked against its sources.
@@ -58,16 +58,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m docs.paper_reproduction", description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", type=Path, default=PROJECT_ROOT / "checkpoints" / "paper")
     parser.add_argument("--run", type=Path, default=PROJECT_ROOT / "runs" / "phrenology" / "paper")
+    parser.add_argument("--figures", type=Path, default=OUT,
+                        help="where the small PNGs go (default: docs/paper; another folder leaves the published ones)")
     args = parser.parse_args(argv)
-    OUT.mkdir(exist_ok=True)
+    args.figures.mkdir(parents=True, exist_ok=True)
     for src, dst in FIGURES.items():
-        shrink(args.run / src, OUT / dst)
-    loss_curves(args.fleet, OUT / "loss_curves.png")
+        shrink(args.run / src, args.figures / dst)
+    loss_curves(args.fleet, args.figures / "loss_curves.png")
     print(pd.read_csv(args.run / "aic.csv")[["bottleneck", "mse", "aic_paper", "aic", "bic"]].to_string(index=False))
     sweep = pd.read_csv(args.run / "resolution_sweep.csv")
     print(sweep.sort_values(["f_score", "gamma"], ascending=[False, True]).head(1).to_string(index=False))
     print(json.loads((args.run / "null_verdict.json").read_text())["statement"])
-    print(f"figures in {OUT}: {sum(p.stat().st_size for p in OUT.glob('*.png')) / 1e6:.2f} MB")
+    print(f"figures in {args.figures}: {sum(p.stat().st_size for p in args.figures.glob('*.png')) / 1e6:.2f} MB")
     return 0
 
 
