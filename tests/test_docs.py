@@ -1,0 +1,26 @@
+"""Known answers for the docs' own analysis helpers."""
+
+import numpy as np
+
+from docs.precision_twins import twin_table
+
+
+def softmax_rows(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_twin_heads_are_found_nearest_and_a_swapped_pair_is_not():
+    """Fleet B repeats fleet A's model m00 with small noise, except that two of its heads swap places: those two
+    find a non-twin nearest (each other's twin), the others find their twin."""
+    rng = np.random.default_rng(0)
+    a = softmax_rows(3 * rng.normal(size=(6, 20, 8, 8)))
+    ids_a = [f"m{m:02d}.L0H{h}" for m in range(2) for h in range(3)]
+    b = softmax_rows(np.log(a[:3]) + 0.05 * rng.normal(size=(3, 20, 8, 8)))
+    b[[0, 1]] = b[[1, 0]]
+    table = twin_table(a, ids_a, b, ids_a[:3])
+    assert table.twin_is_nearest.tolist() == [False, False, True]
+    assert table.nearest_other.tolist()[:2] == ["m00.L0H1", "m00.L0H0"]
+    direct = np.linalg.norm((b[2] - a[2]).ravel())  # the phrenology distance written out
+    assert np.isclose(table.twin_distance[2], direct)
+    assert table.twin_distance[2] < table.nearest_other_distance[2]
