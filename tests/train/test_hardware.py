@@ -8,26 +8,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Steps of a model with the paper's d_model (its W_E and W_U gradients are 51 MB each, over glibc's 32 MB mmap
-# threshold), counting the process's minor page faults in each step. As in train.fleet, the process calls
-# keep_freed_memory_in_heap() (or not) before its first step.
+# Steps of the paper model's embedding and unembedding (their gradients are 51 MB each, over glibc's 32 MB mmap
+# threshold) through the trainer's loss, counting the process's minor page faults in each step. As in train.fleet,
+# the process calls keep_freed_memory_in_heap() (or not) before its first step.
 SCRIPT = """
 import json, resource, sys, torch
-from train.config import load_config
 from train.hardware import keep_freed_memory_in_heap
-from train.model import build_native_model
-from train.module import next_token_loss
+from train.loss import unembed_cross_entropy
 
 changed = keep_freed_memory_in_heap() if sys.argv[1] == "keep" else False
 torch.set_num_threads(int(sys.argv[2]))
-cfg = load_config(None, dict(n_heads=1, d_head=16, d_mlp=64, precision="32-true"))
-model = build_native_model(cfg.tl_config(0))
-opt = torch.optim.AdamW(model.parameters(), fused=True)
+torch.manual_seed(0)
+embed = torch.nn.Embedding(50_257, 256)  # the paper model's W_E and W_U, and the trainer's loss
+w_u = torch.nn.Parameter(torch.randn(50_257, 256) / 16)
+opt = torch.optim.AdamW([embed.weight, w_u], fused=True)
 tokens = torch.randint(0, 50_257, (8, 17))
 faults = []
 for _ in range(12):
     start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    next_token_loss(model, tokens).backward()
+    hidden = embed(tokens[:, :-1]).flatten(0, 1)
+    unembed_cross_entropy(hidden, w_u, tokens[:, 1:].flatten()).backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
