@@ -30,6 +30,11 @@ def twin_table(patterns_a: np.ndarray, ids_a: list[str], patterns_b: np.ndarray,
     patterns_*: [head, prompt, query, key] on the same prompts. ``twin_is_nearest`` is the known-answer reading:
     True when no head of A is closer to the B head than its twin.
     """
+    orphans = sorted(set(ids_b) - set(ids_a))
+    if orphans:
+        more = " …" if len(orphans) > 3 else ""
+        raise ValueError(f"no twin in the reference fleet for {', '.join(orphans[:3])}{more}; "
+                         f"pass --rename m00=mNN for a fleet trained from a later seed")
     vectors = flatten_heads(np.concatenate([patterns_a, patterns_b]))
     dist = head_distances(vectors)[len(ids_a):, :len(ids_a)]  # [head of B, head of A]
     rows = []
@@ -61,11 +66,15 @@ def main(argv=None) -> int:
     parser.add_argument("--a", type=Path, default=PROJECT_ROOT / "checkpoints" / "paper", help="reference fleet")
     parser.add_argument("--b", type=Path, default=PROJECT_ROOT / "checkpoints" / "paper-m0-bf16",
                         help="fleet whose heads look for their twins in --a")
+    parser.add_argument("--rename", default="", metavar="m00=m01",
+                        help="B's model names as A calls them, when B was trained from a later seed (--seed 991)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs" / "precision_twins.csv")
     args = parser.parse_args(argv)
+    renames = dict(pair.split("=") for pair in args.rename.split(",") if pair)
     cfg = PhrenologyConfig()
     patterns_a, ids_a = fleet_patterns(args.a, cfg)
     patterns_b, ids_b = fleet_patterns(args.b, cfg)
+    ids_b = [f"{renames.get(model, model)}.{head}" for model, _, head in (i.partition(".") for i in ids_b)]
     table = twin_table(patterns_a, ids_a, patterns_b, ids_b)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)

@@ -1,6 +1,7 @@
 """Known answers for the docs' own analysis helpers."""
 
 import numpy as np
+import pytest
 
 from docs.precision_twins import twin_table
 
@@ -24,3 +25,9 @@ def test_twin_heads_are_found_nearest_and_a_swapped_pair_is_not():
     direct = np.linalg.norm((b[2] - a[2]).ravel())  # the phrenology distance written out
     assert np.isclose(table.twin_distance[2], direct)
     assert table.twin_distance[2] < table.nearest_other_distance[2]
+
+
+def test_a_head_without_twin_is_refused_in_one_line():
+    patterns = softmax_rows(np.random.default_rng(1).normal(size=(2, 3, 4, 4)))
+    with pytest.raises(ValueError, match="no twin in the reference fleet for m01.L0H0; pass --rename"):
+        twin_table(patterns[:1], ["m00.L0H0"], patterns[1:], ["m01.L0H0"])
