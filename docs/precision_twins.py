@@ -75,7 +75,10 @@ def main(argv=None) -> int:
     patterns_a, ids_a = fleet_patterns(args.a, cfg)
     patterns_b, ids_b = fleet_patterns(args.b, cfg)
     ids_b = [f"{renames.get(model, model)}.{head}" for model, _, head in (i.partition(".") for i in ids_b)]
-    table = twin_table(patterns_a, ids_a, patterns_b, ids_b)
+    try:
+        table = twin_table(patterns_a, ids_a, patterns_b, ids_b)
+    except ValueError as err:
+        parser.error(str(err))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
