@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 
 from analyze.core.fleet import Fleet
-from analyze.core.heads import head_ids
-from analyze.core.patterns import attention_patterns
-from analyze.core.prompts import analysis_prompts
+from analyze.core.heads import head_id
 from analyze.phrenology.config import PhrenologyConfig
+from analyze.phrenology.extract import fleet_patterns
 from analyze.phrenology.distances import flatten_heads, head_distances
 from train.corpus import PROJECT_ROOT
 
@@ -40,25 +39,11 @@ def twin_table(patterns_a: np.ndarray, ids_a: list[str], patterns_b: np.ndarray,
     rows = []
     for i, head in enumerate(ids_b):
         twin = ids_a.index(head)
-        others = np.delete(dist[i], twin)
-        nearest_other = int(np.argmin(others))
-        nearest_other += nearest_other >= twin
+        nearest_other = int(np.argmin(np.where(np.arange(len(ids_a)) == twin, np.inf, dist[i])))
         rows.append({"head_id": head, "twin_distance": dist[i, twin], "nearest_other": ids_a[nearest_other],
                      "nearest_other_distance": dist[i, nearest_other],
                      "twin_is_nearest": bool(dist[i, twin] <= dist[i].min())})
     return pd.DataFrame(rows)
-
-
-def fleet_patterns(path: Path, cfg: PhrenologyConfig) -> tuple[np.ndarray, list[str]]:
-    """Every head's pattern on the phrenology run's held-out prompts (same seed, so the same prompts)."""
-    fleet = Fleet(path)
-    prompts = analysis_prompts(cfg.prompts, fleet.n_ctx, cfg.prompt_seed, fleet.heldout_fraction, fleet.nltk_data,
-                               fleet.cache_dir)
-    patterns, ids = [], []
-    for name, bridge in fleet.bridges():
-        patterns.append(attention_patterns(bridge, prompts.tokens, cfg.batch_size))
-        ids += head_ids(name, bridge.cfg.n_layers, bridge.cfg.n_heads)
-    return np.concatenate(patterns), ids
 
 
 def main(argv=None) -> int:
@@ -72,9 +57,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     renames = dict(pair.split("=") for pair in args.rename.split(",") if pair)
     cfg = PhrenologyConfig()
-    patterns_a, ids_a = fleet_patterns(args.a, cfg)
-    patterns_b, ids_b = fleet_patterns(args.b, cfg)
-    ids_b = [f"{renames.get(model, model)}.{head}" for model, _, head in (i.partition(".") for i in ids_b)]
+    patterns_a, heads_a, _ = fleet_patterns(Fleet(args.a), cfg)
+    patterns_b, heads_b, _ = fleet_patterns(Fleet(args.b), cfg)
+    ids_a = [h["head_id"] for h in heads_a]
+    ids_b = [head_id(renames.get(h["model"], h["model"]), h["layer"], h["head"]) for h in heads_b]
     try:
         table = twin_table(patterns_a, ids_a, patterns_b, ids_b)
     except ValueError as err:

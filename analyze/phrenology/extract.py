@@ -12,18 +12,26 @@ from analyze.core.patterns import artificial_patterns, attention_patterns
 from analyze.core.prompts import analysis_prompts
 
 
-def step(ctx) -> None:
-    fleet, cfg, out = ctx.fleet, ctx.cfg, ctx.out
+def fleet_patterns(fleet, cfg, progress: bool = False):
+    """Every head of every model on the run's held-out prompts (the same prompts for any fleet of one n_ctx).
+
+    → (patterns [head, prompt, q, k] float32, one dict per head: head_id, model, layer, head; the prompts)
+    """
     prompts = analysis_prompts(cfg.prompts, fleet.n_ctx, cfg.prompt_seed, fleet.heldout_fraction,
                                fleet.nltk_data, fleet.cache_dir)
     patterns, heads = [], []
-    for name, bridge in fleet.bridges(ctx.progress):
+    for name, bridge in fleet.bridges(progress):
         p = attention_patterns(bridge, prompts.tokens, cfg.batch_size)  # [layer*head, prompt, q, k]
         patterns.append(p)
         n_heads = bridge.cfg.n_heads
         heads += [{"head_id": head_id(name, i // n_heads, i % n_heads), "model": name, "layer": i // n_heads,
                    "head": i % n_heads} for i in range(len(p))]
-    patterns = np.concatenate(patterns).astype(np.float32)
+    return np.concatenate(patterns).astype(np.float32), heads, prompts
+
+
+def step(ctx) -> None:
+    fleet, cfg, out = ctx.fleet, ctx.cfg, ctx.out
+    patterns, heads, prompts = fleet_patterns(fleet, cfg, ctx.progress)
     np.savez(out / "attention.npz", patterns=patterns, head_ids=np.array([h["head_id"] for h in heads]),
              artificial=artificial_patterns(cfg.prompts, fleet.n_ctx), artificial_ids=np.array(ARTIFICIAL_HEADS))
     pd.DataFrame(heads).to_csv(out / "heads.csv", index=False)
