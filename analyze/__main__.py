@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--alpha", help="steering factors for negative eigenvalues, e.g. 0,0.5,1,2")
     pr.add_argument("--cluster-head", help="head whose token QK map is clustered → token_clusters.csv")
     pr.add_argument("--semantic-head", help="head whose upstream components are mean-ablated → upstream_ablation.csv")
+    pr.add_argument("--layers", help="comma list of layers to probe (default: all)")
     pr.add_argument("--out", type=Path, help="output dir (default: runs/probes/<model name>)")
     pr.add_argument("--allow-partial", action="store_true", help="probe the finished models of an unfinished fleet")
     _common(pr)
@@ -93,6 +94,7 @@ def parse_layers(text: str | None) -> list[int] | None:
 
 def phrenology_main(args) -> int:
     from analyze.core.fleet import Fleet, latest_fleet
+    from analyze.core.models import run_name
     from analyze.core.prompts import analysis_prompts
     from analyze.phrenology import PhrenologyConfig, run_phrenology
 
@@ -106,7 +108,7 @@ def phrenology_main(args) -> int:
     fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
     analysis_prompts(cfg.prompts, fleet.n_ctx, cfg.prompt_seed, fleet.heldout_fraction, args.nltk_data,
                      args.cache_dir)  # checks --prompts before any output is written
-    out = args.out or PROJECT_ROOT / "runs" / "phrenology" / fleet.path.name
+    out = args.out or PROJECT_ROOT / "runs" / "phrenology" / run_name(fleet.path)
     seconds = run_phrenology(fleet, cfg, out, args.force, args.csv, progress=not args.no_progress)
     print(f"phrenology of {fleet.path} → {out / 'report.html'}")
     for step, s in seconds.items():
@@ -117,6 +119,7 @@ def phrenology_main(args) -> int:
 def probes_main(args) -> int:
     from analyze.probes.config import ProbeConfig
     from analyze.probes.registry import family_names
+    from analyze.core.models import run_name
     from analyze.probes.runner import run_probes
 
     known = family_names()
@@ -133,9 +136,10 @@ def probes_main(args) -> int:
     if args.alpha is not None:
         overrides["alphas"] = parse_numbers(args.alpha, "--alpha")
     cfg = load_config(None, overrides, cls=ProbeConfig)
-    out = args.out or PROJECT_ROOT / "runs" / "probes" / Path(args.model).name.split(".")[0]
+    out = args.out or PROJECT_ROOT / "runs" / "probes" / run_name(args.model)
     frame = run_probes(args.model, families, args.pairs, cfg, out, args.nltk_data, args.cache_dir, args.device,
-                       progress=not args.no_progress, categories_path=args.categories, allow_partial=args.allow_partial)
+                       progress=not args.no_progress, categories_path=args.categories, allow_partial=args.allow_partial,
+                       layers=parse_layers(args.layers))
     print(f"probed {frame.model.nunique()} model(s), {len(frame)} heads → {out / 'probes.csv'}, {out / 'report.html'}")
     return 0
 
@@ -143,7 +147,7 @@ def probes_main(args) -> int:
 def compare_main(args) -> int:
     from analyze.compare.pipeline import run_compare
     from analyze.core.fleet import Fleet, latest_fleet
-    from analyze.core.models import resolve_models
+    from analyze.core.models import run_name
     from analyze.phrenology import PhrenologyConfig
     from analyze.probes.config import ProbeConfig
 
@@ -153,14 +157,15 @@ def compare_main(args) -> int:
     phrenology_cfg = load_config(None, overrides, cls=PhrenologyConfig)
     if args.permutations < 1:
         raise ConfigError(f"--permutations must be >= 1, got {args.permutations}")
-    fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
     layers = parse_layers(args.layers)
-    name = resolve_models(args.pretrained, cache_dir=args.cache_dir)[0].name
-    out = args.out or PROJECT_ROOT / "runs" / "compare" / f"{fleet.path.name}-{name}"
-    phrenology_dir = args.phrenology_dir or PROJECT_ROOT / "runs" / "phrenology" / fleet.path.name
-    probes_dir = args.probes_dir or PROJECT_ROOT / "runs" / "probes"
+    fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
+    runs = PROJECT_ROOT / "runs"
+    out = args.out or runs / "compare" / f"{run_name(fleet.path)}-{run_name(args.pretrained)}"
+    phrenology_dir = args.phrenology_dir or runs / "phrenology" / run_name(fleet.path)
+    probes_dir = args.probes_dir or runs / "probes"
     result = run_compare(fleet, args.pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg,
-                         ProbeConfig(), args.permutations, args.nltk_data, args.cache_dir, args.device)
+                         ProbeConfig(), args.permutations, args.nltk_data, args.cache_dir, args.device,
+                         progress=not args.no_progress)
     print(f"compared {fleet.path} with {args.pretrained} → {out / 'report.html'}")
     for _, row in result.matching.iterrows():
         print(f"  [{row.space}] {row.statement}")

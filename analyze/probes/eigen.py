@@ -1,8 +1,11 @@
-"""Probe family ``eigen`` (seeds 000, 001): the eigenvalues of a head's OV matrix W_V W_O.
+"""Probe family ``eigen`` (seeds 000, 001): the eigenvalues of a head's OV map.
 
 Seed 000: in antonym heads "the highest-magnitude eigenvalues have a negative real component and near-zero
-imaginary component". W_V W_O (d_model × d_model, rank ≤ d_head) has the same non-zero eigenvalues as the
-d_head × d_head matrix W_O W_V, which is what we diagonalise.
+imaginary component". The map is the one the OV tally reads (analyze/probes/ov.py): the block's input norm,
+then W_V W_O, so its gain g is folded in, diag(g) W_V W_O, as TransformerLens's ``fold_ln`` folds it (before
+2026-12 the gain was left out, and a head whose norm gain flips or scales directions could change sign). The
+d_model × d_model map (rank ≤ d_head) has the same non-zero eigenvalues as the d_head × d_head matrix
+W_O diag(g) W_V, which is what we diagonalise.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analyze.core.embeddings import head_weights
+from analyze.core.embeddings import norm_gain
+from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.columns import LOWER, Column, ProbeFamily
 
 
-def ov_eigenvalues(w_v: torch.Tensor, w_o: torch.Tensor) -> np.ndarray:
-    """Non-zero eigenvalues of W_OV = W_V W_O, from the d_head × d_head form W_O W_V.  → [d_head] complex"""
+def ov_eigenvalues(w_v: torch.Tensor, w_o: torch.Tensor, gain: torch.Tensor | None = None) -> np.ndarray:
+    """Non-zero eigenvalues of diag(g) W_V W_O (g the input norm's gain; none: W_V W_O), from the d_head × d_head
+    form W_O diag(g) W_V.  → [d_head] complex"""
+    w_v = w_v if gain is None else gain.to(w_v.dtype)[:, None] * w_v
     return torch.linalg.eigvals((w_o @ w_v).detach().double()).cpu().numpy()
 
 
@@ -32,8 +38,8 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     columns = {c: inputs.nan_column() for c in ("ov_top_eig_real", "ov_neg_eig_share")}
     eigs = {}
     for row, layer, head in inputs.heads():
-        w = head_weights(inputs.bridge, layer, head)
-        eigs[f"{inputs.name}.L{layer}H{head}"] = values = ov_eigenvalues(w.w_v, w.w_o)
+        w = inputs.head_weights(layer, head)
+        eigs[head_id(inputs.name, layer, head)] = values = ov_eigenvalues(w.w_v, w.w_o, norm_gain(inputs.bridge, layer))
         for k, v in eigen_scores(values).items():
             columns[k][row] = v
     return FamilyOutput(columns, extras={"eigenvalues": eigs})
@@ -47,7 +53,9 @@ def report(ri) -> list:
     if not eigs:
         return []
     key = "antonym_tally" if "antonym_tally" in ri.frame else "ov_neg_eig_share"
-    heads = list(ri.frame.sort_values(key, ascending=False).head(ri.cfg.top_heads).head_id)
+    from analyze.probes.registry import best_heads
+
+    heads = list(best_heads(ri.frame, key, ri.cfg.top_heads).head_id)
     fig = eigen_figure(eigs, heads, ri.out / "fig_ov_eigenvalues.png")
     return [Section("OV eigenvalues", figures=[(fig, "complex plane, top heads")])]
 
@@ -57,8 +65,9 @@ FAMILY = ProbeFamily(
     summary="eigenvalues of W_V W_O",
     columns=(
         Column("ov_top_eig_real", "real part of the largest-|λ| eigenvalue of W_V W_O (negative: antonym-like)",
-               "sign random for a random head"),
-        Column("ov_neg_eig_share", "share of Σ|λ| on eigenvalues with negative real part", "≈ 0.5 for a random head"),
+               "sign random for a random head", direction=LOWER, null=0.0),
+        Column("ov_neg_eig_share", "share of Σ|λ| on eigenvalues with negative real part", "≈ 0.5 for a random head",
+               null=0.5),
     ),
     compute=compute, report=report,
 )

@@ -39,6 +39,7 @@ class ProbeInputs:
     bos_id: int | None
     brown_prompts: Callable[..., np.ndarray]
     brown_frequent: Callable[[int], np.ndarray]
+    layers: tuple[int, ...] | None = None  # the layers to probe (None: all); other heads' columns stay NaN
     memo: dict = field(default_factory=dict)
 
     @property
@@ -65,11 +66,21 @@ class ProbeInputs:
     def nan_column(self) -> np.ndarray:
         return np.full(self.n_total, np.nan)
 
+    @property
+    def probed_layers(self) -> tuple[int, ...]:
+        return tuple(range(self.n_layers)) if self.layers is None else tuple(self.layers)
+
     def heads(self):
-        """``(row, layer, head)`` for every head, layer-major."""
-        for layer in range(self.n_layers):
+        """``(row, layer, head)`` for every head of the probed layers, layer-major."""
+        for layer in self.probed_layers:
             for head in range(self.n_heads):
                 yield layer * self.n_heads + head, layer, head
+
+    def head_weights(self, layer: int, head: int):
+        """One head's matrices (analyze.core.embeddings.HeadWeights), the model's weight stacks read once."""
+        from analyze.core.embeddings import StackedWeights
+
+        return self.cached("stacked_weights", lambda: StackedWeights(self.bridge)).head(layer, head)
 
 
 @dataclass

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from analyze.core.hooks import model_device, run_until
-from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
+from analyze.probes.columns import LOWER, Column, ProbeFamily
 
 DESTINATION_WORDS = (" the", " of", " and", ".", " said")
 
@@ -91,6 +91,8 @@ def destination_ids(tokenizer) -> list[int]:
 def compute(inputs: ProbeInputs) -> FamilyOutput:
     from analyze.probes.patterns import MASKS, brown_and_repeat_patterns, detection_score
 
+    if 0 not in inputs.probed_layers:
+        raise NotApplicable("layer 0 is not among the probed layers")
     p = brown_and_repeat_patterns(inputs)
     duplicate = detection_score(p["repeat"][:inputs.n_heads], MASKS["duplicate_token"](p["repeat_tokens"]))
     positional = positional_patterns(inputs.bridge, destination_ids(inputs.tokenizer), p["brown_tokens"].shape[1])
@@ -122,14 +124,15 @@ FAMILY = ProbeFamily(
     summary="positional pattern of layer-0 heads (the pattern when every token is the same) and a class",
     columns=(
         Column("pos_spread", "exp(entropy) of the last query's positional pattern: positions attended",
-               "n (uniform over n positions)"),
-        Column("pos_recent_mass", "positional mass on offsets 1–3 from the query", "≈ 3/n for large n"),
-        Column("pos_translation_invariance", "overlap of the offset profiles of late queries", "1 for uniform"),
-        Column("pos_decay", "Spearman correlation of positional weight with offset (< 0: decays)", "0"),
+               "n (uniform over n positions)", direction=None, null=lambda f: f["n"]),
+        Column("pos_recent_mass", "positional mass on offsets 1–3 from the query", "≈ 3/n for large n", null=lambda f: 3 / f["n"]),
+        Column("pos_translation_invariance", "overlap of the offset profiles of late queries", "1 for uniform", direction=None, null=1.0),
+        Column("pos_decay", "Spearman correlation of positional weight with offset (< 0: decays)", "0",
+               direction=LOWER, null=0.0),
         Column("pos_nonuniformity", "total-variation distance of the last query's positional pattern from uniform",
-               "0"),
+               "0", null=0.0),
         Column("layer0_class", "duplicate_token / detokenization / flat / contextual / other (seed 004's table, "
-                               "plus flat)", "flat"),
+                               "plus flat)", "flat", direction=None),
     ),
     compute=compute, needs=("layer 0",), report=report,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyze.core.embeddings import TokenEmbeddings, head_weights
+from analyze.core.embeddings import TokenEmbeddings
 from analyze.core.heads import parse_head_id
 from analyze.probes import qk, semantic
 from analyze.probes.inputs import ProbeInputs
@@ -42,12 +42,12 @@ def named_head_extras(inputs: ProbeInputs) -> dict:
         layer, head = named["steer_head"]
         cats = inputs.words.categories
         e_cat = TokenEmbeddings(bridge, cats.token_ids).head_input(layer, cfg.embedding)
-        w = head_weights(bridge, layer, head)
+        w = inputs.head_weights(layer, head)
         extras["steering"] = steering_rows(cfg, e_cat, w.w_q, w.w_k, np.array(cats.labels))
     if named["cluster_head"] is not None:
         layer, head = named["cluster_head"]
         ids, labels = qk.token_set(cfg, inputs.words.categories, inputs.brown_frequent)
-        w = head_weights(bridge, layer, head)
+        w = inputs.head_weights(layer, head)
         e = TokenEmbeddings(bridge, ids).head_input(layer, cfg.embedding)
         token_map = qk.qk_token_map(e, w.w_q, w.w_k)
         clusters = (token_clusters(token_map, cfg.seed) if cfg.token_graph == "map"

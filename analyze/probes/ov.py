@@ -13,15 +13,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer, head_weights, unembedding_bias
+from analyze.core.embeddings import HeadWeights, TokenEmbeddings, embedding_for_layer, unembedding_bias
+from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily
 
 
 @torch.no_grad()
-def ov_token_map(bridge, layer: int, head: int, head_input: torch.Tensor, token_ids) -> np.ndarray:
-    """Logits over ``token_ids`` when the head attends to each of them.  head_input [n, d_model] → [n, n]"""
-    w = head_weights(bridge, layer, head)
+def ov_token_map(bridge, w: HeadWeights, head_input: torch.Tensor, token_ids) -> np.ndarray:
+    """Logits over ``token_ids`` when the head (weights ``w``) attends to each of them.
+    head_input [n, d_model] → [n, n]"""
     ids = torch.as_tensor(token_ids, device=head_input.device)
     out = (head_input @ w.w_v + w.b_v) @ w.w_o  # [n, d_model]
     y = bridge.ln_final(out[None])[0]
@@ -60,9 +61,9 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     columns["ov_embedding"] = np.empty(inputs.n_total, dtype=object)
     maps = {}
     for row, layer, head in inputs.heads():
-        token_map = ov_token_map(inputs.bridge, layer, head, embeddings.head_input(layer, inputs.cfg.embedding),
-                                 pairs.token_ids)
-        maps[f"{inputs.name}.L{layer}H{head}"] = token_map
+        token_map = ov_token_map(inputs.bridge, inputs.head_weights(layer, head),
+                                 embeddings.head_input(layer, inputs.cfg.embedding), pairs.token_ids)
+        maps[head_id(inputs.name, layer, head)] = token_map
         for k, v in tally_scores(token_map, antonym_of).items():
             columns[k][row] = v
         columns["ov_embedding"][row] = embedding_for_layer(layer, inputs.cfg.embedding)
@@ -76,7 +77,9 @@ def report(ri) -> list:
     maps = ri.merged("maps")
     if not maps:
         return []
-    heads = list(ri.frame.sort_values("antonym_tally", ascending=False).head(ri.cfg.top_heads).head_id)
+    from analyze.probes.registry import best_heads
+
+    heads = list(best_heads(ri.frame, "antonym_tally", ri.cfg.top_heads).head_id)
     fig = ov_maps_figure(maps, heads, list(ri.words.pairs.words), ri.out / "fig_ov_maps.png")
     return [Section("OV word maps (seed 000)", figures=[(fig, "top antonym heads; rows: input word, columns: output "
                                                              "logits (first halves then second halves of the pairs)")])]
@@ -87,11 +90,12 @@ FAMILY = ProbeFamily(
     summary="tallies of the word→word OV logit map over the antonym pairs (analyze/data/antonyms.txt)",
     columns=(
         Column("antonym_tally", "share of words whose top logit is their antonym (the double diagonal)",
-               "1/n_words"),
-        Column("copying_score", "share of words whose top logit is the word itself", "1/n_words"),
+               "1/n_words", null=lambda f: 1 / f["n_words"]),
+        Column("copying_score", "share of words whose top logit is the word itself", "1/n_words",
+               null=lambda f: 1 / f["n_words"]),
         Column("category_tally", "share of words whose top two logits are the word and its antonym",
-               "2/(n_words(n_words − 1))"),
-        Column("ov_embedding", "which embedding fed the map: raw W_E or W_EE", "—"),
+               "2/(n_words(n_words − 1))", null=lambda f: 2 / (f["n_words"] * (f["n_words"] - 1))),
+        Column("ov_embedding", "which embedding fed the map: raw W_E or W_EE", "—", direction=None),
     ),
     compute=compute, needs=("word pairs",), report=report,
 )

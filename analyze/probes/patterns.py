@@ -17,7 +17,7 @@ import numpy as np
 
 from analyze.core.patterns import attention_patterns
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily, uniform_offset, uniform_repeat_half, uniform_self
 
 
 def previous_token_mask(tokens: np.ndarray) -> np.ndarray:
@@ -97,23 +97,54 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
         on_repeat = detection_score(p["repeat"], mask(p["repeat_tokens"]))
         columns[score] = on_repeat if score in ("duplicate_token", "induction") else on_brown
         columns[f"{score}_brown"], columns[f"{score}_repeat"] = on_brown, on_repeat
-    return FamilyOutput(columns)
+    return FamilyOutput(columns, extras=pattern_samples(inputs, p))
+
+
+SAMPLE_PROMPTS = 2  # prompts of each kind per head kept for the report page
+
+
+def pattern_samples(inputs: ProbeInputs, p: dict) -> dict:
+    """A few prompts' patterns of every probed head and their tokens, for the page's head view."""
+    from analyze.core.heads import head_id
+    from analyze.core.tokens import readable_tokens
+
+    k = SAMPLE_PROMPTS
+    samples = {head_id(inputs.name, layer, head): {"brown": p["brown"][row, :k], "repeat": p["repeat"][row, :k]}
+               for row, layer, head in inputs.heads()}
+    tokens = {kind: [readable_tokens(inputs.tokenizer, t) for t in p[f"{kind}_tokens"][:k]] for kind in ("brown", "repeat")}
+    return {"pattern_samples": samples, "sample_tokens": tokens}
 
 
 _UNIFORM = "uniform head: "
+
+
+def _on_repeat(chance):
+    """A Brown-prompt chance function read at the repeated prompts' length."""
+    return lambda f: chance({**f, "n": f["n_repeat"]})
+
+
+_CHANCE = {"prev_token": uniform_offset, "first_token": uniform_offset, "self": uniform_self,
+           "duplicate_token": uniform_repeat_half, "induction": uniform_repeat_half}
+_VARIANT_CHANCE = {  # on Brown text a duplicate or induction target exists only where a token repeats: undefined
+    **{f"{s}_brown": _CHANCE[s] for s in ("prev_token", "first_token", "self")},
+    **{f"{s}_repeat": _on_repeat(_CHANCE[s]) for s in ("prev_token", "first_token", "self")},
+    "duplicate_token_repeat": uniform_repeat_half, "induction_repeat": uniform_repeat_half}
 FAMILY = ProbeFamily(
     name="patterns", source="standard",
     summary="attention mass on the positions a pattern marks, as TransformerLens's head detector",
     columns=(
-        Column("prev_token", "attention mass on key = query − 1, Brown prompts", _UNIFORM + "(H_n − 1)/n: 0.149 at n = 16"),
+        Column("prev_token", "attention mass on key = query − 1, Brown prompts", _UNIFORM + "(H_n − 1)/n: 0.149 at n = 16",
+               null=uniform_offset),
         Column("duplicate_token", "mass on earlier copies of the query token, repeated random tokens",
-               _UNIFORM + "≈ (H_n − H_{n/2})/n: 0.021 at n = 32"),
+               _UNIFORM + "≈ (H_n − H_{n/2})/n: 0.021 at n = 32", null=uniform_repeat_half),
         Column("induction", "mass on the token after an earlier copy of the query token, repeated random tokens",
-               _UNIFORM + "≈ (H_n − H_{n/2})/n: 0.021 at n = 32"),
-        Column("self", "mass on the query position itself, Brown prompts", _UNIFORM + "H_n/n: 0.211 at n = 16"),
+               _UNIFORM + "≈ (H_n − H_{n/2})/n: 0.021 at n = 32", null=uniform_repeat_half),
+        Column("self", "mass on the query position itself, Brown prompts", _UNIFORM + "H_n/n: 0.211 at n = 16",
+               null=uniform_self),
         Column("first_token", "mass on position 0 from later queries, Brown prompts",
-               _UNIFORM + "(H_n − 1)/n: 0.149 at n = 16"),
-        *[Column(f"{s}_{v}", f"`{s}` on {'Brown prompts' if v == 'brown' else 'repeated random tokens'}", "as above")
+               _UNIFORM + "(H_n − 1)/n: 0.149 at n = 16", null=uniform_offset),
+        *[Column(f"{s}_{v}", f"`{s}` on {'Brown prompts' if v == 'brown' else 'repeated random tokens'}", "as above",
+                 null=_VARIANT_CHANCE.get(f"{s}_{v}"))
           for s in ("prev_token", "duplicate_token", "induction", "self", "first_token") for v in ("brown", "repeat")],
     ),
     compute=compute,

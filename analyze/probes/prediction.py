@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer, head_input, head_weights
+from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer, head_input
+from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily
 
 
 def bag_attention(keys: torch.Tensor, queries: torch.Tensor, bag: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -65,7 +66,7 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     read = np.empty(inputs.n_total, dtype=object)
     unembed_normed = {}  # {layer: W_U columns through its norm}, one layer at a time, shared by its heads
     for row, layer, head in inputs.heads():
-        w = head_weights(bridge, layer, head)
+        w = inputs.head_weights(layer, head)
         if layer not in unembed_normed:
             unembed_normed = {layer: head_input(bridge, layer, unembed)}
         with torch.no_grad():
@@ -75,7 +76,7 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
         literal[row] = prediction_attention(keys, queries, bag_rows)
         normalised[row] = prediction_attention(keys, queries_normed, bag_rows, 1 / w.w_q.shape[-1] ** 0.5)
         read[row] = embedding_for_layer(layer, inputs.cfg.embedding)
-        bag_maps[f"{inputs.name}.L{layer}H{head}"] = bag_attention(keys, queries, bag_rows[0])
+        bag_maps[head_id(inputs.name, layer, head)] = bag_attention(keys, queries, bag_rows[0])
     return FamilyOutput({"prediction_attention": literal, "prediction_attention_normalised": normalised,
                          "prediction_embedding": read}, extras={"bag_maps": bag_maps, "bag_tokens": bags[0]})
 
@@ -87,7 +88,9 @@ def report(ri) -> list:
     bag_maps = ri.merged("bag_maps")
     if not bag_maps or "prediction_attention" not in ri.frame:
         return []
-    heads = list(ri.frame.sort_values("prediction_attention", ascending=False).head_id[:ri.cfg.top_heads])
+    from analyze.probes.registry import best_heads
+
+    heads = list(best_heads(ri.frame, "prediction_attention", ri.cfg.top_heads).head_id)
     bag = next(e["bag_tokens"] for e in ri.extras.values() if e.get("bag_tokens") is not None)
     labels = [ri.tokenizer.decode([int(t)]) for t in bag]
     fig = heatmap_row(bag_maps, heads, labels, "prediction-attention", ri.out / "fig_prediction_attention.png",
@@ -102,9 +105,12 @@ FAMILY = ProbeFamily(
     columns=(Column("prediction_attention", "Eq. 2 as written: mean over bags B and t ∈ B of "
                                             "softmax_{s∈B}(W_EE,s W_K W_Q^T W_U,t) at s = t; keys through the "
                                             "layer's norm, queries the raw W_U column, no 1/√d_head "
-                                            "(32 bags of 16 distinct held-out Brown tokens)", "1/|B| = 0.0625"),
+                                            "(32 bags of 16 distinct held-out Brown tokens)", "1/|B| = 0.0625",
+                    null=lambda f: 1 / f["bag_size"]),
              Column("prediction_attention_normalised", "the authors' later variant: queries ln(W_U,t) W_Q, scores "
-                                                       "scaled by 1/√d_head", "1/|B| = 0.0625"),
-             Column("prediction_embedding", "which embedding fed the keys: raw W_E or W_EE", "—")),
+                                                       "scaled by 1/√d_head", "1/|B| = 0.0625",
+                    null=lambda f: 1 / f["bag_size"]),
+             Column("prediction_embedding", "which embedding fed the keys: raw W_E or W_EE", "—",
+                    direction=None)),
     compute=compute, report=report,
 )

@@ -22,9 +22,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer, head_weights
+from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer
+from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily
 
 
 def qk_bilinear(w_q: torch.Tensor, w_k: torch.Tensor) -> np.ndarray:
@@ -153,13 +154,13 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     columns["qk_embedding"] = np.empty(inputs.n_total, dtype=object)
     for row, layer, head in inputs.heads():
         columns["qk_embedding"][row] = embedding_for_layer(layer, inputs.cfg.embedding)
-        w = head_weights(inputs.bridge, layer, head)
+        w = inputs.head_weights(layer, head)
         e = token_embeddings.head_input(layer, inputs.cfg.embedding)
         with torch.no_grad():
             scores = qk_scores(e @ w.w_q, e @ w.w_k, dominant_symmetric_eigenvalues(w.w_q, w.w_k))
         for k, v in scores.items():
             columns[k][row] = v
-        category_maps[f"{inputs.name}.L{layer}H{head}"] = qk_token_map(
+        category_maps[head_id(inputs.name, layer, head)] = qk_token_map(
             category_embeddings.head_input(layer, inputs.cfg.embedding), w.w_q, w.w_k)
     return FamilyOutput(columns, extras={"category_maps": category_maps})
 
@@ -172,7 +173,9 @@ def report(ri) -> list:
     if not category_maps:
         return []
     key = "semantic_score" if "semantic_score" in ri.frame else "qk_neg_eigs"
-    heads = list(ri.frame.sort_values(key, ascending=key == "semantic_score").head_id[:ri.cfg.top_heads])
+    from analyze.probes.registry import best_heads
+
+    heads = list(best_heads(ri.frame, key, ri.cfg.top_heads).head_id)
     cats = ri.words.categories
     boundaries = np.flatnonzero(np.diff(cats.labels)) + 1
     fig = heatmap_row(category_maps, heads, list(cats.words), "QK token map", ri.out / "fig_qk_maps.png",
@@ -186,14 +189,16 @@ FAMILY = ProbeFamily(
     name="qk", source="seed 001",
     summary="the token QK map A = E W_Q W_K^T E^T / √d_head over the 3,000 most frequent Brown tokens",
     columns=(
-        Column("qk_sym_norm_ratio", "‖sym(A)‖_F / ‖A‖_F", "≈ 1/√2 = 0.71 for an unstructured head"),
+        Column("qk_sym_norm_ratio", "‖sym(A)‖_F / ‖A‖_F", "≈ 1/√2 = 0.71 for an unstructured head",
+               null=2 ** -0.5),
         Column("qk_neg_eigs", "negative eigenvalues among the d_head largest-magnitude eigenvalues of W_sym = "
                               "sym(W_Q W_K^T) (seed 001's \"64 eigenvalues of W_sym\"; README: reading)",
-               "≈ d_head/2, varying by head"),
-        Column("qk_n_eigs", "eigenvalues counted in qk_neg_eigs (d_head)", "d_head"),
-        Column("qk_sym_top_sv", "largest singular value of sym(A)", "scale-dependent"),
-        Column("qk_skew_top_sv", "largest singular value of skew(A)", "scale-dependent"),
-        Column("qk_embedding", "which embedding E fed the map: raw W_E or W_EE", "—"),
+               "≈ d_head/2, varying by head", null=lambda f: f["d_head"] / 2),
+        Column("qk_n_eigs", "eigenvalues counted in qk_neg_eigs (d_head)", "d_head", direction=None,
+               null=lambda f: f["d_head"]),
+        Column("qk_sym_top_sv", "largest singular value of sym(A)", "scale-dependent", direction=None),
+        Column("qk_skew_top_sv", "largest singular value of skew(A)", "scale-dependent", direction=None),
+        Column("qk_embedding", "which embedding E fed the map: raw W_E or W_EE", "—", direction=None),
     ),
     compute=compute, needs=("categories",), report=report,
 )

@@ -5,27 +5,7 @@ and report it. The registry drives the ``--probes`` help, the report's sections 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    meaning: str  # the definition, with the seed equation or sentence it follows
-    chance: str  # what an unstructured head scores: the null to read a value against
-
-
-@dataclass(frozen=True)
-class ProbeFamily:
-    name: str
-    source: str  # "standard", "seed 000", ...
-    summary: str
-    columns: tuple[Column, ...]
-    compute: Callable  # (ProbeInputs) -> FamilyOutput
-    needs: tuple[str, ...] = ()  # e.g. "word pairs", "categories", "layer 0"
-    report: Callable | None = None  # (ReportInputs) -> list[Section]
-    notes: tuple[str, ...] = field(default_factory=tuple)  # readings taken where the seed is ambiguous
+from analyze.probes.columns import HIGHER, LOWER, Column, ProbeFamily, rank_heads  # noqa: F401 - re-exported
 
 
 def families() -> dict[str, ProbeFamily]:
@@ -40,18 +20,37 @@ def family_names() -> tuple[str, ...]:
     return tuple(families())
 
 
+def columns() -> dict[str, Column]:
+    """Every column of every family, by name."""
+    return {c.name: c for fam in families().values() for c in fam.columns}
+
+
+def column(name: str) -> Column:
+    try:
+        return columns()[name]
+    except KeyError:
+        raise ValueError(f"no probe column {name!r}") from None
+
+
+def best_heads(frame, name: str, top: int | None = None):
+    """``frame``'s heads ranked by column ``name`` in its own direction (analyze.probes.columns.rank_heads)."""
+    return rank_heads(frame, column(name), top)
+
+
 def cli_help() -> str:
     return "all, or a comma list of: " + ", ".join(f"{f.name} ({f.source})" for f in families().values())
 
 
 def markdown_table() -> str:
     """The README's probe table: one row per column, grouped by family."""
-    lines = ["| family | column | definition | chance / null | source |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| family | column | definition | more of the effect | chance / null | source |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for fam in families().values():
         for i, col in enumerate(fam.columns):
             name = f"`{fam.name}`" if i == 0 else ""
             source = fam.source if i == 0 else ""
-            lines.append(f"| {name} | `{col.name}` | {col.meaning} | {col.chance} | {source} |")
+            arrow = {HIGHER: "higher", LOWER: "**lower**", None: "— (descriptive)"}[col.direction]
+            lines.append(f"| {name} | `{col.name}` | {col.meaning} | {arrow} | {col.chance} | {source} |")
     return "\n".join(lines)
 
 

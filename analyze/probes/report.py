@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from analyze.core.figures import plt, save_figure
-from analyze.core.html import Section, write_report
+from analyze.core.html import Section
 from analyze.probes.inputs import ReportInputs
-from analyze.probes.registry import families
+from analyze.probes.registry import best_heads, families
 
 
 def ov_maps_figure(maps: dict[str, np.ndarray], heads: list[str], words, path):
@@ -41,7 +41,7 @@ def eigen_figure(eigs: dict[str, np.ndarray], heads: list[str], path):
 
 
 def ablation_figure(frame, path, top: int = 30):
-    shown = frame.sort_values("ablation_delta_loss", ascending=False).head(top)
+    shown = best_heads(frame, "ablation_delta_loss", top)
     fig, ax = plt.subplots(figsize=(max(6, len(shown) * 0.3), 4))
     ax.bar(shown.head_id, shown.ablation_delta_loss)
     ax.set_ylabel("antonym loss increase when mean-ablated")
@@ -108,17 +108,62 @@ def named_head_sections(ri: ReportInputs) -> list[Section]:
     return sections
 
 
-def write_probe_report(ri: ReportInputs, notes: dict | None = None) -> None:
+def page_data(ri: ReportInputs) -> dict:
+    """The probes page's data (analyze/core/static/heads.js, ``probesPage``): every head and column, each column's
+    direction and per-model chance value from the registry, and per head a few patterns, its OV map and its
+    eigenvalues."""
+    from analyze.core.page import encode_scaled, encode_unit
+
     frame = ri.frame
-    sections = [Section("Scores", f"{len(frame)} heads. Each column's definition and the value an unstructured "
-                                  f"head gets are in the README's probe table (analyze/probes/registry.py).",
-                        tables=[frame])]
-    scores = [c.name for fam in families().values() for c in fam.columns
-              if c.name in frame and pd.api.types.is_numeric_dtype(frame[c.name]) and frame[c.name].notna().any()]
-    best = [frame.sort_values(s, ascending=s == "semantic_score").head(ri.cfg.top_heads)[["head_id", s]]
-            for s in scores if not s.endswith(("_brown", "_repeat"))]
-    if best:
-        sections.append(Section("Top heads per score", tables=best))
+    present = [c for fam in families().values() for c in fam.columns if c.name in frame]
+    facts = {m: e.get("chance_facts", {}) for m, e in ri.extras.items()}
+    columns = [{"name": c.name, "direction": c.direction, "meaning": c.meaning, "chance_text": c.chance,
+                "chance": {m: c.chance_value(f) for m, f in facts.items()}} for c in present]
+    samples = ri.merged("pattern_samples")
+    eigen = ri.merged("eigenvalues")
+    return {
+        "kind": "probes",
+        "columns": columns,
+        "rows": frame.astype(object).where(frame.notna(), None).to_dict("records"),
+        "models": {m: e["shape"] for m, e in ri.extras.items() if "shape" in e},
+        "samples": {h: {k: [encode_unit(p) for p in v] for k, v in s.items()} for h, s in samples.items()},
+        "sample_tokens": {m: e["sample_tokens"] for m, e in ri.extras.items() if "sample_tokens" in e},
+        "ov": {h: encode_scaled(m) for h, m in ri.merged("maps").items()},
+        "ov_words": {m: e.get("ov_words", []) for m, e in ri.extras.items()},
+        "eigen": {h: [np.round(v.real, 4).tolist(), np.round(v.imag, 4).tolist()] for h, v in eigen.items()},
+        "best": {c.name: list(best_heads(frame, c.name, ri.cfg.top_heads).head_id) for c in present
+                 if c.ranks and frame[c.name].notna().any()},
+    }
+
+
+def top_heads_table(frame: pd.DataFrame, columns, chance: dict, top: int) -> pd.DataFrame:
+    """One row per ranking score: its direction, chance value and best heads (constant columns left out)."""
+    rows = []
+    for c in columns:
+        if not c.ranks or c.name not in frame or frame[c.name].nunique(dropna=True) < 2 or c.name.endswith(
+                ("_brown", "_repeat")):
+            continue
+        best = best_heads(frame, c.name, top)
+        rows.append({"score": c.name, "more of the effect": c.direction, "chance": chance.get(c.name),
+                     "best heads": ", ".join(f"{h} {v:.3g}" for h, v in zip(best.head_id, best[c.name]))})
+    return pd.DataFrame(rows)
+
+
+def write_probe_report(ri: ReportInputs, notes: dict | None = None) -> None:
+    from analyze.core.page import write_page
+
+    frame = ri.frame
+    data = page_data(ri)
+    first = next(iter(ri.extras.values()), {})
+    registry = [c for fam in families().values() for c in fam.columns]
+    chance = {c.name: c.chance_value(first.get("chance_facts", {})) for c in registry}
+    models = sorted(set(frame.model))
+    intro = (f"<p>{len(frame)} heads of {len(models)} model(s): {', '.join(models[:12])}"
+             f"{' …' if len(models) > 12 else ''}. Pick a score to see it on every head; click a head for its "
+             f"patterns, OV map and eigenvalues. Each column's definition, direction and chance value come from "
+             f"the probe registry (analyze/probes/registry.py; README's probe table).</p>")
+    sections = [Section("Best heads per score", "Ranked in each score's own direction; chance values for "
+                        f"{models[0]}.", tables=[top_heads_table(frame, registry, chance, ri.cfg.top_heads)])]
     for fam in families().values():
         if fam.report is not None:
             sections += fam.report(ri)
@@ -126,4 +171,4 @@ def write_probe_report(ri: ReportInputs, notes: dict | None = None) -> None:
     if notes:
         rows = [{"model": m, "column": c, "why NaN": why} for m, per in notes.items() for c, why in per.items()]
         sections.append(Section("Probes that do not apply", tables=[pd.DataFrame(rows)]))
-    write_report(ri.out / "report.html", "Circuit probes", sections, asdict(ri.cfg))
+    write_page(ri.out / "report.html", "Circuit probes", data, intro, sections, asdict(ri.cfg))

@@ -17,7 +17,7 @@ import torch
 from analyze.core.hooks import model_device, run_until
 from analyze.core.patterns import attention_patterns
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.registry import Column, ProbeFamily
+from analyze.probes.columns import LOWER, Column, ProbeFamily
 
 
 def semantic_prompts(token_ids: np.ndarray, labels: np.ndarray, length: int, n_prompts: int, seed: int,
@@ -134,9 +134,11 @@ FAMILY = ProbeFamily(
     columns=(
         Column("semantic_score", "mean over queries of −log(attention mass on earlier same-category keys, "
                                  "excluding copies of the query word): seed 001's KL to the ideal pattern; "
-                                 "lower = more semantic", "≈ −log(share of same-category keys)"),
+                                 "lower = more semantic", "≈ −log(share of same-category keys)",
+               direction=LOWER),
         Column("self_suppression", "mean of (c − s)/(c + s): c mean attention per same-category key, s attention "
-                                   "to itself; +1 self fully suppressed", "≈ 0 (uniform)"),
+                                   "to itself; +1 self fully suppressed", "≈ 0 (uniform)",
+               null=0.0),
     ),
     compute=compute, needs=("categories",),
 )

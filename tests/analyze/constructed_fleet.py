@@ -16,7 +16,9 @@ from train.model import build_native_model
 SHAPE = dict(n_heads=2, d_model=64, d_head=32, d_mlp=64, n_ctx=16)
 
 
-def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, seed: int = 0) -> Path:
+def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, seed: int = 0,
+                            swapped: tuple[int, ...] = ()) -> Path:
+    """``swapped``: models whose two heads trade roles (head 0 previous-token, head 1 self)."""
     cfg = load_config(None, {**SHAPE, "n": n_models})
     rng = np.random.default_rng(seed)
     m = rng.standard_normal((64, 63))
@@ -38,6 +40,8 @@ def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, se
             q[:16], k[:16] = 6 * pos.T, pos.T  # sharp: as the planted GPT-2 heads
             q[32:48], k[32:48] = 6 * prev_q.T, prev_k.T
             q += noise * rng.standard_normal(q.shape)
+            if i in swapped:
+                q, k = np.roll(q, 32, axis=0), np.roll(k, 32, axis=0)
             attn.q.weight.copy_(torch.tensor(q, dtype=torch.float32))
             attn.k.weight.copy_(torch.tensor(k, dtype=torch.float32))
             attn.q.bias.zero_()

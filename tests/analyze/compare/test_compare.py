@@ -57,10 +57,37 @@ def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, c
     assert described[prev_cluster] == "previous-token heads" and described[self_cluster] == "self-attending heads"
     scores = pd.read_csv(root / "out" / "scores.csv")
     assert set(scores.source) == {"toy", "pretrained"} and len(scores) == 18 + 4
-    context = pd.read_csv(root / "out" / "score_context.csv")
-    assert {"pretrained_head", "score", "value", "toy_mean", "toy_std", "toy_best_head"} <= set(context.columns)
+    context = pd.read_csv(root / "out" / "score_context.csv").set_index(["pretrained_head", "score"])
+    # the planted previous-token head, beside the fleet: its best previous-token head is one of the fleet's head 1s
+    row = context.loc[("planted.L0H1", "prev_token")]
+    assert row.toy_best_head.endswith(".L0H1") and row.direction == "higher"
+    assert row.chance == pytest.approx((sum(1 / k for k in range(1, 17)) - 1) / 16)
+    assert "qk_n_eigs" not in context.index.get_level_values("score")  # descriptive: ranks nothing
     html = (root / "out" / "report.html").read_text()
     assert "fig_placement.png" in html and "fig_matched_patterns.png" in html
+
+
+@pytest.mark.slow
+def test_replaced_weights_are_recomputed_not_reused(setup, nltk_data, cache_dir, tmp_path):
+    """Compare reuses phrenology and probe runs only while their fingerprint matches the weights: swap the roles
+    of model 0's heads, rerun on the same folders, and the outputs follow the new weights."""
+    root, fleet, planted = setup
+    if not (root / "phrenology" / "clusters.csv").exists():
+        pytest.skip("needs the outputs of the first test")
+    copy = tmp_path / "fleet"
+    shutil.copytree(fleet, copy)
+    shutil.copytree(root / "phrenology", tmp_path / "phrenology")
+    shutil.copytree(root / "probes", tmp_path / "probes")
+    before = pd.read_csv(tmp_path / "probes" / "fleet" / "probes.csv").set_index("head_id")
+    assert before.loc["m00.L0H0", "self"] > 0.5  # as built
+    swapped = build_constructed_fleet(tmp_path / "swapped", n_models=9, swapped=(0,))
+    shutil.copy(swapped / "model_00" / "model.safetensors", copy / "model_00" / "model.safetensors")
+    assert run(tmp_path, copy, planted, tmp_path / "out", "--no-progress", nltk_data=nltk_data,
+               cache_dir=cache_dir) == 0
+    clusters = pd.read_csv(tmp_path / "phrenology" / "clusters.csv").set_index("head_id").cluster
+    assert clusters["m00.L0H0"] == clusters["m01.L0H1"] != clusters["m00.L0H1"] == clusters["m01.L0H0"]
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv").set_index("head_id")
+    assert scores.loc["m00.L0H0", "prev_token"] > 0.5 > scores.loc["m00.L0H0", "self"]
 
 
 def planted_with_gpt2_tokenizer(setup, path):
@@ -122,6 +149,8 @@ def test_match_sentence_claims_a_landing_only_when_the_placement_backs_it():
     placed = pd.DataFrame({"pretrained_head": ["a", "b", "c"], "nearest_cluster": [0, 1, 0],
                            "p_value": [0.01, 0.01, 0.5]}).set_index("pretrained_head")
     assert "a lands in it (p = 0.01)" in match_verdict("pattern", 0, "a", 1.0, placed)
-    assert "does not land in it (nearest cluster 1" in match_verdict("pattern", 0, "b", 1.0, placed)
-    assert "does not land in it" in match_verdict("pattern", 0, "c", 1.0, placed)  # nearest, but p = 0.5
+    assert "lies nearer cluster 1 (p = 0.01)" in match_verdict("pattern", 0, "b", 1.0, placed)
+    nearest_but_chance = match_verdict("pattern", 0, "c", 1.0, placed)  # nearest, but p = 0.5: say so
+    assert "nearest to it, but no nearer than a random group" in nearest_but_chance and "p = 0.5 > 0.05" in nearest_but_chance
+    assert "lands" not in nearest_but_chance and "nearer cluster" not in nearest_but_chance
     assert "closest match on probe scores" in match_verdict("probe_scores", 0, "a", 1.0, placed)
