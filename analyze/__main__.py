@@ -8,9 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from train.checkpoints import CheckpointError
 from train.config import ConfigError, load_config, parse_cli_overrides
-from train.corpus import PROJECT_ROOT, CorpusNotFound
+from train.corpus import PROJECT_ROOT
+from train.errors import UserError, as_output_error
 from train.logs import setup_logging
 
 log = logging.getLogger("analyze")
@@ -173,10 +173,6 @@ def compare_main(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from analyze.compare.pipeline import CompareError
-    from analyze.core.fleet import FleetError
-    from analyze.probes.words import WordListError
-
     args = build_parser().parse_args(argv)
     setup_logging()
     if getattr(args, "no_progress", False):
@@ -186,8 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"phrenology": phrenology_main, "probes": probes_main, "compare": compare_main}
     try:
         return commands[args.command](args)
-    except (ConfigError, CorpusNotFound, CheckpointError, FleetError, CompareError, WordListError, ValueError) as err:
+    except UserError as err:  # anything else is a bug: it keeps its traceback
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if (output := as_output_error(err)) is None:
+            raise
+        print(f"error: {output}", file=sys.stderr)
         return 2
 
 

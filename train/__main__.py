@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.checkpoints import CheckpointError
 from train.config import ConfigError, load_config, parse_cli_overrides
-from train.corpus import PROJECT_ROOT, CorpusNotFound
+from train.corpus import PROJECT_ROOT
+from train.errors import UserError, as_output_error
 from train.logs import setup_logging
 
 
@@ -44,7 +44,7 @@ def existing_config(out: Path) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from train.fleet import FleetLocked, FleetMismatch, train_fleet
+    from train.fleet import TrainingInterrupted, train_fleet
 
     try:
         overrides = parse_cli_overrides(args.overrides)
@@ -62,8 +62,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.ray_address:
                 raise ConfigError("--ray-address needs --launcher ray")
             record = train_fleet(cfg, out, args.nltk_data, args.cache_dir, progress=not args.no_progress)
-    except (ConfigError, CorpusNotFound, FleetMismatch, FleetLocked, CheckpointError, ValueError) as err:  # RayUnavailable is a ValueError
+    except TrainingInterrupted as err:
+        print(f"interrupted: {err}", file=sys.stderr)
+        return 130
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if (output := as_output_error(err)) is None:
+            raise
+        print(f"error: {output}", file=sys.stderr)
         return 2
     done = sum(m["status"] == "done" for m in record["models"])
     print(f"fleet {out}: {done}/{len(record['models'])} models done")

@@ -16,12 +16,13 @@ from typing import Any, Callable
 
 import torch
 
+from train.errors import UserError
 from train.model import build_native_model, wrap_in_bridge
 
 TOY_MARKER = "toyheads"  # key in a toy model's config.json; HF model dirs do not have it
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint or model is missing, corrupt or of the wrong kind; the message names the file."""
 
 
@@ -119,6 +120,51 @@ def load_native(model_dir: Path, device: str | torch.device = "cpu") -> tuple[to
     except RuntimeError as err:
         raise CheckpointError(f"{weights} does not match {Path(model_dir) / 'config.json'}: {err}") from err
     return model.eval(), config
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary name, then rename: a crash or a full disk mid-write leaves the previous
+    checkpoint whole (a rename is atomic on one filesystem)."""
+    atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def training_checkpoint_io():
+    """Lightning's checkpoint IO with atomic writes (``atomic_torch_save``)."""
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+            atomic_torch_save(checkpoint, Path(path))
+
+    return AtomicCheckpointIO()
+
+
+def checkpoint_is_complete(path: Path) -> bool:
+    """True when ``path`` is a whole torch zip checkpoint: its central directory, written last, is there and every
+    member's CRC matches (a file cut short by a crash fails here, before torch's reader would)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def usable_checkpoint(model_dir: Path, log=None) -> Path | None:
+    """The model's ``last.ckpt`` to resume from, or None. An incomplete one (written by a version without atomic
+    writes, or damaged) is moved aside to ``last.ckpt.incomplete`` and said in one line: the model restarts."""
+    path = Path(model_dir) / "last.ckpt"
+    if not path.exists():
+        return None
+    if checkpoint_is_complete(path):
+        return path
+    os.replace(path, path.with_name("last.ckpt.incomplete"))
+    if log is not None:
+        log.warning("%s is incomplete (cut short while it was written); no complete checkpoint is left, so %s "
+                    "restarts from step 0 (the damaged file is kept as last.ckpt.incomplete)", path,
+                    Path(model_dir).name)
+    return None
 
 
 def member_name(index: int) -> str:

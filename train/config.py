@@ -14,13 +14,15 @@ from typing import Any
 
 import yaml
 
+from train.errors import UserError
+
 
 # Fields that do not change what is trained: a fleet may be resumed with other values.
 RUNTIME_FIELDS = ("device", "loss_chunk", "fused_adamw", "checkpoint_every_n_steps", "log_every_n_steps",
                   "members_per_step")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config the user wrote is invalid (unknown key, bad value); the CLI prints it as one line."""
 
 
@@ -125,6 +127,11 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(default, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 3e-3 (no dot) as a string; 3.0e-3 as a float. Both are numbers here.
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
     if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
         return type(default)(value)
     if type(value) is not type(default):

@@ -16,13 +16,16 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from train.errors import UserError
+from train.config import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NLTK_DATA = PROJECT_ROOT.parent / "shared" / "nltk_data"
 
 _STARTS_WORD = re.compile(r"^[a-zA-Z0-9]")
 
 
-class CorpusNotFound(FileNotFoundError):
+class CorpusNotFound(UserError, FileNotFoundError):
     """Brown is not where we looked; the message says where we looked and how to provide it."""
 
 
@@ -110,6 +113,6 @@ def split_documents(doc_lengths: list[tuple[str, int]], heldout_fraction: float)
             break
         seen += n
     if cut_doc in (0, len(doc_lengths)):
-        raise ValueError(f"heldout_fraction {heldout_fraction} leaves one side of the split empty")
+        raise ConfigError(f"heldout_fraction {heldout_fraction} leaves one side of the split empty")
     names = [d for d, _ in doc_lengths]
     return Split(tuple(names[:cut_doc]), tuple(names[cut_doc:]), seen, total)

@@ -18,6 +18,7 @@ import numpy as np
 
 from train.corpus import PROJECT_ROOT, Split, find_brown, read_brown, split_documents
 from train.tokenizer import fingerprint_of, load_gpt2_tokenizer, tokenizer_fingerprint
+from train.config import ConfigError
 
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 _CACHE_VERSION = 1
@@ -39,7 +40,7 @@ class TokenizedText:
 def sample_windows(text: TokenizedText, n: int, length: int, seed: int) -> np.ndarray:
     """``n`` windows of ``length`` tokens, each starting at a distinct random sentence.  → [n, length] int64"""
     if n > text.n_sentences:
-        raise ValueError(f"asked for {n} windows but this side of the split has only {text.n_sentences} "
+        raise ConfigError(f"asked for {n} windows but this side of the split has only {text.n_sentences} "
                          f"sentences to start them at")
     starts = np.random.default_rng(seed).choice(text.n_sentences, size=n, replace=False)
     offsets = text.sentence_starts[starts]  # [n]

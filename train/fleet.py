@@ -24,9 +24,11 @@ import lightning as L
 import torch
 from tqdm.auto import tqdm
 
-from train.checkpoints import atomic_write, read_fleet_record, save_toy_model, write_json
+from train.checkpoints import (atomic_write, read_fleet_record, save_toy_model, training_checkpoint_io,
+                               usable_checkpoint, write_json)
 from train.config import FleetConfig
 from train.data import tokenize_brown
+from train.errors import UserError
 from train.hardware import keep_freed_memory_in_heap, members_per_step, resolve_device
 from train.module import BrownWindows, FleetMember
 
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 METRIC_COLUMNS = ["step", "epoch", "train_loss", "val_loss", "tokens_per_s"]
 
 
-class FleetMismatch(ValueError):
+class FleetMismatch(UserError, ValueError):
     """The fleet dir holds a fleet trained with another config; we refuse to mix the two."""
 
 
@@ -46,7 +48,11 @@ def library_versions() -> dict[str, str]:
             **{name: metadata.version(name) for name in ("lightning", "transformer-lens", "transformers")}}
 
 
-class FleetLocked(RuntimeError):
+class TrainingInterrupted(UserError):
+    """Ctrl-C during training: the models are marked interrupted and resume on a rerun."""
+
+
+class FleetLocked(UserError, RuntimeError):
     """Another ``train fleet`` holds the fleet dir."""
 
 
@@ -229,11 +235,16 @@ def _train_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir, progress: bo
             results = _train_members(cfg, [e["index"] for e in group], out, device, precision, bar, nltk_data,
                                      cache_dir)
         except BaseException as err:  # never leave "running" behind; "error" models are retried by a rerun
-            interrupted = isinstance(err, KeyboardInterrupt)
+            # Ctrl-C: Lightning catches the KeyboardInterrupt, shuts down and raises SystemExit(1) instead
+            interrupted = isinstance(err, (KeyboardInterrupt, SystemExit))
             for entry in group:
                 entry.update(status="interrupted" if interrupted else "error",
                              error=None if interrupted else f"{type(err).__name__}: {err}")
             write_json(out / "fleet.json", record)
+            if interrupted:
+                raise TrainingInterrupted(
+                    f"interrupted while training {', '.join(e['dir'] for e in group)}; rerun the same command (or "
+                    f"python -m train fleet --out {out}) to resume from the last checkpoint") from None
             raise
         for entry, result in zip(group, results):
             entry.update(result)
@@ -283,13 +294,14 @@ def _train_members(cfg: FleetConfig, indices: list[int], out: Path, device: str,
     progress = FleetProgress(bar, indices)
     trainer = L.Trainer(
         accelerator=device, devices=1, precision=precision, max_epochs=cfg.epochs, logger=False,
-        callbacks=[checkpoint, *metrics, progress, *extra_callbacks], plugins=[] if single else [GroupCheckpointIO(cfg.to_dict(), indices, dirs)],
+        callbacks=[checkpoint, *metrics, progress, *extra_callbacks], plugins=[training_checkpoint_io() if single else GroupCheckpointIO(cfg.to_dict(), indices, dirs)],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=cfg.log_every_n_steps, reload_dataloaders_every_n_epochs=1, deterministic=True,
     )
     resume = dirs[0] / "last.ckpt"
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=resume if resume.exists() else None)
+    trainer.fit(module, datamodule=data, ckpt_path=usable_checkpoint(dirs[0], log) if single else
+                (resume if resume.exists() else None))
     seconds = round(time.perf_counter() - started, 1)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     nonfinite = ({indices[0]: module.nonfinite_step} if single and module.nonfinite_step is not None

@@ -15,6 +15,7 @@ import functools
 import time
 
 import torch
+from train.config import ConfigError
 
 BF16_MIN_SPEEDUP = 1.25  # below this the mixed path's casts and conversions eat the matmul gain
 
@@ -58,7 +59,7 @@ def resolve_device(device: str, precision: str) -> tuple[str, str]:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda was asked for but no CUDA GPU is visible")
+        raise ConfigError("device=cuda was asked for but no CUDA GPU is visible")
     if precision == "auto":
         faster = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_bf16_is_faster()
         precision = "bf16-mixed" if faster else "32-true"

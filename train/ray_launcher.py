@@ -21,11 +21,12 @@ from tqdm.auto import tqdm
 
 from train.checkpoints import write_json
 from train.config import FleetConfig
+from train.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-class RayUnavailable(ValueError):
+class RayUnavailable(UserError, ValueError):
     """``--launcher ray`` without Ray installed, or a cluster that cannot be reached (the CLI prints one line)."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from analyze.core.hooks import model_device, run_until
+from train.config import ConfigError
 
 EMBEDDINGS = ("raw", "ee", "auto")
 
@@ -48,7 +49,7 @@ def has_hook(bridge, name: str) -> bool:
 def embedding_for_layer(layer: int, embedding: str) -> str:
     """Which embedding heads of ``layer`` read under the ``--embedding`` choice: "raw" or "ee"."""
     if embedding not in EMBEDDINGS:
-        raise ValueError(f"embedding must be one of {', '.join(EMBEDDINGS)}, got {embedding!r}")
+        raise ConfigError(f"embedding must be one of {', '.join(EMBEDDINGS)}, got {embedding!r}")
     return "raw" if embedding == "raw" or (embedding == "auto" and layer == 0) else "ee"
 
 

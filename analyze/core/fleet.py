@@ -11,9 +11,10 @@ from tqdm.auto import tqdm
 from train.checkpoints import CheckpointError, check_finite_state, member_name, read_fleet_record, read_toy_config
 from train.config import FleetConfig
 from train.corpus import PROJECT_ROOT
+from train.errors import UserError
 
 
-class FleetError(ValueError):
+class FleetError(UserError, ValueError):
     """The fleet cannot be analysed (missing, empty, unfinished, mixed configs); the message says what to do."""
 
 
@@ -39,6 +40,8 @@ class Fleet:
     def __init__(self, path: Path, nltk_data=None, cache_dir=None, device: str | None = None,
                  allow_partial: bool = False):
         self.path, self.nltk_data, self.cache_dir, self.device = Path(path), nltk_data, cache_dir, device
+        if self.path.exists() and not self.path.is_dir():
+            raise FleetError(f"{self.path} is a file, not a fleet dir (a fleet dir holds fleet.json and model_XX/)")
         if not self.path.is_dir():
             raise FleetError(f"fleet dir {self.path} does not exist; train one with: python -m train fleet")
         try:

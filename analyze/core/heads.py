@@ -5,6 +5,7 @@ model, ``art.self`` for one of the paper's artificial heads. Arrays of heads are
 from __future__ import annotations
 
 from train.checkpoints import member_name  # noqa: F401 - re-exported: "m03" for fleet member 3
+from train.config import ConfigError
 
 ARTIFICIAL_HEADS = ("art.self", "art.uniform_prev", "art.self_prev")
 
@@ -18,7 +19,7 @@ def parse_head_id(hid: str) -> tuple[str, int, int]:
     model, _, rest = str(hid).rpartition(".")
     layer, sep, head = rest[1:].partition("H")
     if not model or not rest.startswith("L") or not sep or not layer.isdigit() or not head.isdigit():
-        raise ValueError(f"not a head id: {hid!r} (expected e.g. m03.L0H5)")
+        raise ConfigError(f"not a head id: {hid!r} (expected e.g. m03.L0H5)")
     return model, int(layer), int(head)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from train.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Prompts:
 
 def check_prompt_count(n_prompts: int, what: str = "--prompts") -> None:
     if n_prompts < 1:
-        raise ValueError(f"{what} must be a positive number of prompts, got {n_prompts}")
+        raise ConfigError(f"{what} must be a positive number of prompts, got {n_prompts}")
 
 
 def analysis_prompts(n_prompts: int, length: int, seed: int, heldout_fraction: float, nltk_data=None,
@@ -37,10 +38,10 @@ def analysis_prompts(n_prompts: int, length: int, seed: int, heldout_fraction: f
 
     check_prompt_count(n_prompts)
     if length < 2:
-        raise ValueError(f"prompts need at least 2 tokens, got a length of {length}")
+        raise ConfigError(f"prompts need at least 2 tokens, got a length of {length}")
     _, _, heldout = tokenize_brown(heldout_fraction, nltk_data, cache_dir, tokenizer)
     if n_prompts > heldout.n_sentences:
-        raise ValueError(f"--prompts {n_prompts} is more than the {heldout.n_sentences} held-out sentences "
+        raise ConfigError(f"--prompts {n_prompts} is more than the {heldout.n_sentences} held-out sentences "
                          f"prompts can start at; ask for fewer")
     body = length - (bos_id is not None)
     tokens = sample_windows(heldout, n_prompts, body, seed)

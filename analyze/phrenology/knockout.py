@@ -20,6 +20,7 @@ import torch
 
 from analyze.core.heads import parse_head_id
 from analyze.core.hooks import knockout_logits, logits_at, mean_head_outputs
+from train.config import ConfigError
 
 
 def top_changed_tokens(original: np.ndarray, ablated: np.ndarray, n: int = 5,
@@ -63,11 +64,11 @@ def knockout_study(fleet, cfg, run) -> KnockoutResult:
     cluster_of = run.cluster_of()
     target = cfg.knockout_head or heads.head_id.iloc[0]
     if target not in cluster_of:
-        raise ValueError(f"knockout_head={target} is not a head of this fleet (e.g. {heads.head_id.iloc[0]})")
+        raise ConfigError(f"knockout_head={target} is not a head of this fleet (e.g. {heads.head_id.iloc[0]})")
     mates = [h for h, c in cluster_of.items() if c == cluster_of[target]]
     every = run.prompt_tokens()
     if not 0 <= cfg.knockout_prompt < len(every):
-        raise ValueError(f"knockout_prompt={cfg.knockout_prompt} is not one of the {len(every)} prompts (0..{len(every) - 1})")
+        raise ConfigError(f"knockout_prompt={cfg.knockout_prompt} is not one of the {len(every)} prompts (0..{len(every) - 1})")
     n_pca = min(cfg.knockout_prompts, len(every))  # Fig. 14 reads the first n_pca prompts
     rows = list(range(n_pca)) + ([cfg.knockout_prompt] if cfg.knockout_prompt >= n_pca else [])
     tokens = torch.as_tensor(every[rows])

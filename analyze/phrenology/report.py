@@ -146,6 +146,11 @@ def build_report(fleet, cfg, run, warnings: list[str] = ()) -> None:
                 tables=[stability_table(run.stability)],
                 figures=[(fig("fig_stability.png"), "stability and null F-scores")]),
     ]
+    placed = {p.name for s in sections for p, _ in s.figures}
+    extra = sorted(p for p in out.glob("fig_*.png") if p.name not in placed)
+    if extra:
+        sections.append(Section("Static figures of the views above (the paper's figures, for print)",
+                                figures=[(p, p.stem) for p in extra]))
     notes = list(warnings)
     if fleet.missing:
         notes.insert(0, f"Partial fleet: {len(fleet.missing)} of {len(fleet.record['models'])} models are missing "

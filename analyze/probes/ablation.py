@@ -21,7 +21,7 @@ def newline_id(tokenizer) -> int:
     """The token that separates the pairs: the tokenizer's single token for "\n" (GPT-2: 198)."""
     ids = tokenizer("\n", add_special_tokens=False)["input_ids"]
     if len(ids) != 1:
-        raise ValueError(f"the tokenizer spells a newline as {len(ids)} tokens; the ablation task needs one")
+        raise NotApplicable(f"the tokenizer spells a newline as {len(ids)} tokens; the ablation task needs one")
     return ids[0]
 
 

@@ -10,6 +10,7 @@ from analyze.core.embeddings import TokenEmbeddings
 from analyze.core.heads import parse_head_id
 from analyze.probes import qk, semantic
 from analyze.probes.inputs import ProbeInputs
+from train.config import ConfigError
 
 NAMED = ("steer_head", "cluster_head", "semantic_head")
 
@@ -22,7 +23,7 @@ def check_head(spec: str, name: str, bridge) -> tuple[int, int] | None:
     if model != name:
         return None
     if not (0 <= layer < bridge.cfg.n_layers and 0 <= head < bridge.cfg.n_heads):
-        raise ValueError(f"head {spec} does not exist: {name} has {bridge.cfg.n_layers} layers × "
+        raise ConfigError(f"head {spec} does not exist: {name} has {bridge.cfg.n_layers} layers × "
                          f"{bridge.cfg.n_heads} heads")
     return layer, head
 

@@ -26,6 +26,7 @@ from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
 from analyze.probes.columns import Column, ProbeFamily
+from train.config import ConfigError
 
 
 def qk_bilinear(w_q: torch.Tensor, w_k: torch.Tensor) -> np.ndarray:
@@ -89,7 +90,7 @@ def steered_bilinear(w_q: torch.Tensor, w_k: torch.Tensor, alpha: float, variant
     ``sym+skew``: the same plus the unchanged skew part, so alpha = 1 gives W_Q W_K^T exactly.  → [d_model, d_model]
     """
     if variant not in STEER_VARIANTS:
-        raise ValueError(f"steer_variant must be one of {', '.join(STEER_VARIANTS)}, got {variant!r}")
+        raise ConfigError(f"steer_variant must be one of {', '.join(STEER_VARIANTS)}, got {variant!r}")
     values, vectors = symmetric_spectrum(w_q, w_k)
     steered = (vectors * np.where(values < 0, alpha * values, values)) @ vectors.T
     return steered + symmetric_skew(qk_bilinear(w_q, w_k))[1] if variant == "sym+skew" else steered

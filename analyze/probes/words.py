@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from train.errors import UserError
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_PAIRS = DATA / "antonyms.txt"
 DEFAULT_CATEGORIES = DATA / "categories.yaml"
 
 
-class WordListError(ValueError):
+class WordListError(UserError, ValueError):
     """A word list a user supplied cannot be used; the message lists the offending entries."""
 
 

@@ -244,3 +244,138 @@ def test_truncated_brown_zip_is_one_line(nltk_data, tmp_path, capsys):
                  "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "truncated or corrupt" in err and len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- faults a new user hits (issue 22)
+
+def copy_with_model_01_unfinished(micro_fleet, tmp_path) -> Path:
+    import shutil
+
+    out = tmp_path / "fleet"
+    shutil.copytree(micro_fleet[0], out)
+    record = json.loads((out / "fleet.json").read_text())
+    record["models"][1]["status"] = "interrupted"
+    (out / "fleet.json").write_text(json.dumps(record))
+    (out / "model_01" / "model.safetensors").unlink()
+    return out
+
+
+def test_checkpoint_cut_short_restarts_that_model_and_says_so(micro_fleet, micro_config, nltk_data, cache_dir,
+                                                               tmp_path, caplog):
+    """A last.ckpt cut to half its size (a crash mid-write by an older version, a damaged disk) no longer blocks
+    the fleet: the rerun says so in one line, restarts that model, and ends at the uninterrupted run's weights."""
+    out = copy_with_model_01_unfinished(micro_fleet, tmp_path)
+    ckpt = out / "model_01" / "last.ckpt"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    record = train_fleet(micro_config, out, nltk_data, cache_dir, progress=False)
+    assert record["models"][1]["status"] == "done" and record["models"][1]["resumed_from_step"] == 0
+    warned = [r.getMessage() for r in caplog.records if "incomplete" in r.getMessage()]
+    assert len(warned) == 1 and "restarts from step 0" in warned[0] and "\n" not in warned[0]
+    assert (out / "model_01" / "last.ckpt.incomplete").stat().st_size == len(data) // 2
+    a, b = load_file(out / "model_01" / "model.safetensors"), load_file(micro_fleet[0] / "model_01" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # retrained from its seed: the same model
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    """Disk full mid-write: the old checkpoint stays complete (written to a temporary name, then renamed)."""
+    from train.checkpoints import atomic_torch_save, checkpoint_is_complete
+
+    path = tmp_path / "last.ckpt"
+    atomic_torch_save({"global_step": 8, "w": torch.ones(1000)}, path)
+    before = path.read_bytes()
+
+    def full_disk(obj, f):
+        Path(f).write_bytes(before[:100])
+        raise OSError(28, "No space left on device", str(f))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError):
+        atomic_torch_save({"global_step": 16, "w": torch.zeros(1000)}, path)
+    assert path.read_bytes() == before and checkpoint_is_complete(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+def test_scientific_notation_is_a_float(tmp_path):
+    cfg = load_config("configs/tiny.yaml", {"lr": "3e-3", "weight_decay": "1e-1"})
+    assert cfg.lr == 0.003 and cfg.weight_decay == 0.1
+    (tmp_path / "c.yaml").write_text("lr: 1e-3\n")
+    assert load_config(tmp_path / "c.yaml").lr == 0.001
+
+
+def test_readme_example_with_scientific_notation_starts(capsys, tmp_path):
+    assert main(["fleet", "--config", "configs/tiny.yaml", "--out", str(tmp_path / "x"), "lr=oops"]) == 2
+    assert "lr must be a number, got 'oops'" in capsys.readouterr().err
+
+
+def test_read_only_out_is_one_line(micro_fleet, nltk_data, cache_dir, tmp_path, capsys):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        if os.access(out / "..", os.W_OK) and os.geteuid() == 0:
+            pytest.skip("root writes to read-only folders; the full-disk test covers the message")
+        code = main(["fleet", "--out", str(out / "f"), "--nltk-data", str(nltk_data), "--cache-dir", str(cache_dir),
+                     "--no-progress", *[f"{k}={v}" for k, v in MICRO.items()]])
+    finally:
+        out.chmod(0o700)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and str(out) in err and "Traceback" not in err
+
+
+def test_full_disk_while_writing_outputs_is_one_line_naming_the_path(micro_fleet, nltk_data, cache_dir, tmp_path,
+                                                                     capsys, monkeypatch):
+    from analyze.__main__ import main as analyze_main
+    import pandas as pd
+
+    def no_space(self, path, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", no_space)
+    out = tmp_path / "probes"
+    code = analyze_main(["probes", "--model", str(micro_fleet[0]), "--out", str(out), "--probes", "eigen",
+                         "--nltk-data", str(nltk_data), "--cache-dir", str(cache_dir), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "No space left on device" in err and str(out) in err
+    assert not (out / "probes.json").exists()  # nothing that looks complete
+
+
+def test_an_internal_error_keeps_its_traceback(micro_fleet, nltk_data, cache_dir, tmp_path, monkeypatch):
+    """A ValueError from inside a library is a bug, not a user error: it is raised, not printed as one line."""
+    from analyze.__main__ import main as analyze_main
+    import pandas as pd
+
+    def boom(self, *args, **kwargs):
+        raise ValueError("internal boom from pandas")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    with pytest.raises(ValueError, match="internal boom from pandas"):
+        analyze_main(["probes", "--model", str(micro_fleet[0]), "--out", str(tmp_path / "p"), "--probes", "eigen",
+                      "--nltk-data", str(nltk_data), "--cache-dir", str(cache_dir), "--no-progress"])
+
+
+def test_a_file_passed_as_fleet_is_named_a_file(tmp_path, capsys):
+    from analyze.__main__ import main as analyze_main
+
+    (tmp_path / "f.txt").write_text("x")
+    assert analyze_main(["phrenology", "--fleet", str(tmp_path / "f.txt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a file, not a fleet dir" in err and "does not exist" not in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_interrupted_and_how_to_resume(nltk_data, cache_dir, tmp_path):
+    out = tmp_path / "ctrlc"
+    overrides = [f"{k}={v}" for k, v in {**MICRO, "n": 1, "checkpoint_every_n_steps": 2}.items()]
+    cmd = [sys.executable, "-m", "train", "fleet", "--out", str(out), "--no-progress", "--nltk-data",
+           str(nltk_data), "--cache-dir", str(cache_dir), *overrides]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (out / "model_00" / "last.ckpt").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before a checkpoint"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    last = [line for line in err.strip().splitlines() if line.strip()][-1]
+    assert proc.returncode == 130 and last.startswith("interrupted:") and f"--out {out}" in last
+    assert json.loads((out / "fleet.json").read_text())["models"][0]["status"] == "interrupted"

@@ -45,7 +45,8 @@ function square(flat) { // [n*n] → n × n rows
 function fmt(v) {
   if (v === null || v === undefined) return "NaN";
   if (typeof v !== "number") return String(v);
-  return Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0) ? v.toExponential(2) : v.toPrecision(3);
+  if (Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0)) return v.toExponential(2);
+  return String(Number(v.toPrecision(3)));  // as Python's {:.3g}: 0.005, 0.965, 1
 }
 
 function clusterColor(c) { return c === null || c === undefined || c < 0 ? GREY : PALETTE[c % PALETTE.length]; }

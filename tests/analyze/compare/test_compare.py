@@ -11,6 +11,7 @@ from analyze.compare.pipeline import match_verdict
 from analyze.probes.words import load_pairs
 from tests.analyze.constructed_fleet import build_constructed_fleet
 from tests.analyze.planted import build_planted_gpt2
+from tests.browser import Page, browser  # noqa: F401 - the fixture
 from train.tokenizer import load_gpt2_tokenizer
 
 SMALL = ["--prompts", "32", "--permutations", "199", "bottlenecks=[4]", "ae_epochs=5", "n_gammas=100",
@@ -64,7 +65,29 @@ def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, c
     assert row.chance == pytest.approx((sum(1 / k for k in range(1, 17)) - 1) / 16)
     assert "qk_n_eigs" not in context.index.get_level_values("score")  # descriptive: ranks nothing
     html = (root / "out" / "report.html").read_text()
-    assert "fig_placement.png" in html and "fig_matched_patterns.png" in html
+    assert "fig_matched_patterns.png" in html
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_compare_page_hover_shows_the_head_and_its_p_value(setup, browser):
+    """The first test's page in headless Chromium: offline, no console error; hovering a planted head shows its id
+    and its placement p-value; clicking it opens it."""
+    from tests.test_pages import assert_offline_and_clean, isolated_point
+
+    root = setup[0]
+    if not (root / "out" / "report.html").exists():
+        pytest.skip("needs the outputs of the first test")
+    placement = pd.read_csv(root / "out" / "placement.csv").set_index("pretrained_head")
+    page = Page(browser, root / "out" / "report.html")
+    assert_offline_and_clean(page)
+    head, offset = isolated_point(page, "projection", list(placement.index))
+    page.hover("projection", offset)
+    text = page.text("hover-info")
+    assert text.splitlines()[0] == head and f"p = {placement.loc[head, 'p_value']:.3g}" in text
+    page.click("projection", offset)
+    assert page.text("head-title") == head
+    assert page.console_errors() == []
 
 
 @pytest.mark.slow

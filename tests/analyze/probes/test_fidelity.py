@@ -241,3 +241,36 @@ def test_each_model_family_gets_its_bos_and_it_is_recorded(qk_run, micro_fleet, 
                  "repeat_prompts=4"]) == 0
     toy = json.loads((out / "probes.json").read_text())["models"]["m00"]["bos"]
     assert toy["id"] is None and "without BOS" in toy["rule"]
+
+
+# ---------------------------------------------------------------- OV eigenvalues read through the norm gain
+
+def test_ov_eigenvalues_fold_the_input_norm_gain(planted_qk_dir, nltk_data, cache_dir, tmp_path):
+    """The eigen family diagonalises the map the OV tally reads, diag(g) W_V W_O (g: ln_1's gain), computed here
+    densely (d_model × d_model) from the raw weights of a copy whose gain has random signs and scales."""
+    import shutil
+
+    from transformers import GPT2LMHeadModel
+
+    copy = tmp_path / "gained"
+    shutil.copytree(planted_qk_dir, copy)
+    model = GPT2LMHeadModel.from_pretrained(str(copy))
+    gain = torch.tensor(np.random.default_rng(0).uniform(-2, 2, model.config.n_embd), dtype=torch.float32)
+    with torch.no_grad():
+        model.transformer.h[0].ln_1.weight.copy_(gain)
+    model.save_pretrained(str(copy))
+    out = tmp_path / "out"
+    assert main(["probes", "--model", str(copy), "--out", str(out), "--probes", "eigen", "--nltk-data",
+                 str(nltk_data), "--cache-dir", str(cache_dir), "--no-progress"]) == 0
+    scores = pd.read_csv(out / "probes.csv").set_index("head_id")
+    raw = RawGPT2(copy)
+    w_o_all = raw.model.transformer.h[0].attn.c_proj.weight.detach().double()  # [d (heads' outputs), d]
+    for head in range(raw.n_heads):
+        w_v, _ = raw.qkv(head, 2)
+        w_o = w_o_all[head * raw.dh:(head + 1) * raw.dh]
+        dense = np.linalg.eigvals((gain.double()[:, None] * w_v @ w_o).numpy())
+        dense = dense[np.argsort(-np.abs(dense))][: raw.dh]  # the rank-d_head map's non-zero eigenvalues
+        top = dense[0]
+        share = np.abs(dense[dense.real < 0]).sum() / np.abs(dense).sum()
+        assert scores.loc[f"planted.L0H{head}", "ov_top_eig_real"] == pytest.approx(top.real, rel=1e-6, abs=1e-9)
+        assert scores.loc[f"planted.L0H{head}", "ov_neg_eig_share"] == pytest.approx(share, rel=1e-6, abs=1e-9)

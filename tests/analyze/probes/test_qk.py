@@ -148,3 +148,19 @@ def test_factored_qk_scores_equal_the_dense_map():
     assert got["qk_sym_top_sv"] == pytest.approx(np.linalg.norm(sym, 2), rel=1e-9)
     assert got["qk_skew_top_sv"] == pytest.approx(np.linalg.norm(skew, 2), rel=1e-9)
     assert got["qk_neg_eigs"] == 1 and got["qk_n_eigs"] == 2
+
+
+def test_rankings_read_each_scores_direction(planted_run, scores):
+    """semantic_score is a KL (lower = more semantic): the probe page and compare's score context both name the
+    planted semantic head, which has the lowest score, as the best head; for self_suppression (higher = more)
+    it is the highest."""
+    from analyze.compare.pipeline import score_context
+    from analyze.core.page import read_page_data
+
+    best = read_page_data(planted_run / "report.html")["best"]
+    assert best["semantic_score"][0] == SEMANTIC and best["self_suppression"][0] == SEMANTIC
+    frame = scores.reset_index()
+    context = score_context(frame, frame.head(1), ["semantic_score", "self_suppression", "qk_embedding"])
+    assert set(context.toy_best_head) == {SEMANTIC} and set(context.score) == {"semantic_score", "self_suppression"}
+    row = context.set_index("score").loc["semantic_score"]
+    assert row.direction == "lower" and row.toy_best_value == scores.semantic_score.min()
