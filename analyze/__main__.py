@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--prompts", type=int, help="number of analysis prompts (paper: 1024)")
     ph.add_argument("--config", type=Path, help="YAML overrides, e.g. configs/phrenology.yaml")
     ph.add_argument("--seed", type=int, help="seed of every random step (UMAP, t-SNE, autoencoder, Leiden)")
-    ph.add_argument("--aic", choices=["aic", "bic", "paper"], help="criterion that picks the bottleneck")
+    ph.add_argument("--criterion", choices=["aic", "bic", "paper"], help="what picks the bottleneck (default bic)")
     ph.add_argument("--csv", action="store_true", help="also write the paper's long CSV of attention weights")
     ph.add_argument("--force", action="store_true", help="recompute every step, ignoring cached outputs")
     ph.add_argument("--allow-partial", action="store_true", help="analyse a fleet whose training is unfinished")
@@ -99,7 +99,7 @@ def phrenology_main(args) -> int:
     from analyze.phrenology import PhrenologyConfig, run_phrenology
 
     overrides = parse_cli_overrides(args.overrides)
-    for key in ("prompts", "seed", "aic"):
+    for key in ("prompts", "seed", "criterion"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     cfg = load_config(args.config, overrides, cls=PhrenologyConfig)

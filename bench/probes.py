@@ -37,6 +37,11 @@ def time_probes(model: str, out: Path) -> float:
     probe = sum(t["probe_s"] for t in timings.values())
     print(f"{model}: {frame.model.nunique()} model(s), {len(frame)} heads, all probes in {seconds:.1f} s "
           f"(load {load:.1f} s, probes {probe:.1f} s)")
+    families: dict[str, float] = {}
+    for t in timings.values():
+        for name, s in t.get("family_s", {}).items():
+            families[name] = families.get(name, 0.0) + s
+    print("  per family: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(families.items(), key=lambda kv: -kv[1])))
     return seconds
 
 

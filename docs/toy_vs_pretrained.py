@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from analyze.compare.report import cluster_colour, grid_figure, placement_figure
 from analyze.core.figures import plt, save_figure
 from analyze.core.heads import parse_head_id
 from train.corpus import PROJECT_ROOT
@@ -29,8 +30,6 @@ FIGURES = Path(__file__).parent / "toy_vs_pretrained"
 PAPER_OVERRIDES = {"knockout_prompt": 86, "knockout_position": 5}  # as docs/paper_reproduction.md
 ALPHA = 0.05
 TOP = 5  # heads per known-answer check
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-           "#7f7f7f", "#393b79", "#e7ba52"]
 HEAD_TYPES = [  # (type, column, seed)
     ("antonym (OV)", "antonym_tally", "seed 000"), ("category (OV)", "category_tally", "seed 000"),
     ("antonym eigenvalues (OV)", "ov_top_eig_real", "seeds 000, 001"),
@@ -64,59 +63,6 @@ def run_all(fleet_path: Path, pretrained: str, permutations: int) -> dict:
 
 
 # ------------------------------------------------------------------ figures
-
-def cluster_colour(c) -> str:
-    return PALETTE[int(c) % len(PALETTE)]
-
-
-def grid_figure(placement: pd.DataFrame, names: dict, path: Path) -> Path:
-    """Layer × head, coloured by the cluster a head lands in (p ≤ α), grey otherwise."""
-    parsed = [parse_head_id(h) for h in placement.pretrained_head]
-    n_layers, n_heads = max(p[1] for p in parsed) + 1, max(p[2] for p in parsed) + 1
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * n_heads, 0.9 + 0.26 * n_layers))
-    for (_, layer, head), row in zip(parsed, placement.itertuples()):
-        landed = row.p_value <= ALPHA
-        ax.add_patch(plt.Rectangle((head - 0.45, layer - 0.45), 0.9, 0.9,
-                                   color=cluster_colour(row.nearest_cluster) if landed else "#d9d9d9"))
-        if landed:
-            ax.text(head, layer, str(row.nearest_cluster), ha="center", va="center", fontsize=6, color="white")
-    ax.set_xlim(-0.6, n_heads - 0.4)
-    ax.set_ylim(n_layers - 0.4, -0.6)
-    ax.set_xticks(range(n_heads))
-    ax.set_yticks(range(n_layers))
-    ax.tick_params(labelsize=7)
-    ax.set_xlabel("head")
-    ax.set_ylabel("layer")
-    used = sorted(set(placement[placement.p_value <= ALPHA].nearest_cluster))
-    handles = [plt.Rectangle((0, 0), 1, 1, color=cluster_colour(c)) for c in used] + [
-        plt.Rectangle((0, 0), 1, 1, color="#d9d9d9")]
-    labels = [f"{c}: {names[c]}" for c in used] + [f"p > {ALPHA}: no cluster"]
-    ax.legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.set_title("SmolLM2 heads by the fleet cluster they land in", fontsize=9)
-    return save_figure(fig, path)
-
-
-def projection_figure(toy_patterns, toy_clusters, their_patterns, placement, names, path: Path) -> Path:
-    from analyze.phrenology.distances import flatten_heads
-    from analyze.phrenology.projections import pca_fit
-
-    toy, theirs = flatten_heads(toy_patterns), flatten_heads(their_patterns)
-    pca = pca_fit(toy, 2, 0)
-    t, s = pca.transform(toy), pca.transform(theirs)
-    fig, ax = plt.subplots(figsize=(8, 6))
-    for c in sorted(set(toy_clusters)):
-        m = toy_clusters == c
-        ax.scatter(t[m, 0], t[m, 1], s=28, color=cluster_colour(c), edgecolor="k", lw=0.4, label=f"toy {c}: {names[c]}")
-    landed = placement.p_value.to_numpy() <= ALPHA
-    ax.scatter(s[~landed, 0], s[~landed, 1], s=14, marker="D", color="#bbbbbb", lw=0, label="SmolLM2, p > 0.05")
-    ax.scatter(s[landed, 0], s[landed, 1], s=18, marker="D", lw=0.3, edgecolor="k",
-               color=[cluster_colour(c) for c in placement.nearest_cluster[landed]], label="SmolLM2, landed")
-    ax.set_xlabel(f"PC1 of the fleet's heads ({pca.explained_variance_ratio_[0]:.0%})")
-    ax.set_ylabel(f"PC2 ({pca.explained_variance_ratio_[1]:.0%})")
-    ax.legend(fontsize=6, loc="best")
-    ax.set_title("SmolLM2's heads projected onto the fleet's PCA", fontsize=9)
-    return save_figure(fig, path)
-
 
 def layers_figure(placement: pd.DataFrame, path: Path) -> Path:
     layer = np.array([parse_head_id(h)[1] for h in placement.pretrained_head])
@@ -247,8 +193,8 @@ def main(argv=None) -> int:
     assert their_ids == list(placement.pretrained_head)
 
     figs = {"grid": grid_figure(placement, names, FIGURES / "grid.png"),
-            "projection": projection_figure(run.patterns, toy_clusters, theirs, placement, names,
-                                            FIGURES / "projection.png"),
+            "projection": placement_figure(run.patterns, toy_clusters, theirs, placement, names,
+                                           FIGURES / "projection.png"),
             "layers": layers_figure(placement, FIGURES / "layers.png")}
 
     # ---- known-answer checks

@@ -8,6 +8,7 @@ without chromium, chromedriver or selenium; CI installs all three (.ci/run), so 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -118,10 +119,11 @@ class Page:
                     title: gd._fullLayout.title.text, n: gd.data[0].z.length};""", div_id)
 
     def screenshot(self, path: Path, element_id: str | None = None) -> None:
+        """The section holding ``element_id`` (or the window), as the README's screenshots are taken."""
         from selenium.webdriver.common.by import By
 
         if element_id:
-            self.driver.find_element(By.ID, element_id).screenshot(str(path))
+            self.driver.find_element(By.XPATH, f"//*[@id='{element_id}']/ancestor::section").screenshot(str(path))
         else:
             self.driver.save_screenshot(str(path))
 
@@ -129,6 +131,8 @@ class Page:
 @pytest.fixture(scope="session")
 def browser():
     why = missing_browser()
+    if why and os.environ.get("CI"):
+        pytest.fail(f"CI must run the page tests in a real browser: {why}")
     if why:
         pytest.skip(f"needs a real browser: {why}")
     driver = start_browser()

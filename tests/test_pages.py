@@ -78,8 +78,9 @@ def test_phrenology_page_hover_and_click_a_head(browser, pages):  # noqa: F811
     assert drawn["x"] == drawn["y"] == [f"{i}:{t}" for i, t in enumerate(tokens)]
     assert head in drawn["title"]
     assert page.console_errors() == []
-    if SHOTS.exists():
-        page.screenshot(SHOTS / "phrenology_head.png")
+    if SHOTS.exists():  # the README's screenshot: the projection with this head hovered
+        page.hover("projection", offset)
+        page.screenshot(SHOTS / "phrenology_head.png", "projection")
 
 
 @pytest.mark.browser
@@ -97,6 +98,8 @@ def test_probes_page_grid_click_and_sort_by_direction(browser, pages):  # noqa: 
     tokens = page.data()["sample_tokens"][best.model]["brown"][0]
     assert drawn["x"] == [f"{i}:{t}" for i, t in enumerate(tokens)] and "Brown" in drawn["title"]
     assert page.console_errors() == []
+    if SHOTS.exists():
+        page.screenshot(SHOTS / "probes_grid.png", "grid")
 
 
 def test_notebook_view_shows_the_runs_pattern(pages):

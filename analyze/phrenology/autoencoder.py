@@ -185,7 +185,7 @@ def step(ctx) -> None:
                                       hidden=cfg.ae_hidden, epochs=cfg.ae_epochs, batch_size=cfg.ae_batch_size,
                                       lr=cfg.ae_lr)
     pd.DataFrame(table).to_csv(out / "aic.csv", index=False)
-    chosen = min(table, key=lambda r: r[cfg.aic])["bottleneck"]
+    chosen = min(table, key=lambda r: r[cfg.criterion])["bottleneck"]
     ae = models[chosen]
     codes = ae.transform(rows).reshape(len(ids), patterns.shape[1], chosen)  # [head, prompt, code]
     np.save(out / "codes.npy", codes)
@@ -201,4 +201,4 @@ def step(ctx) -> None:
     plots.pair_heatmap(grid, f"MSE increase when a token pair is randomised (bottleneck {chosen}, Fig. 1)",
                        out / "fig_pair_importance.png", "MSE increase")
     plots.aic_curves(table, out / "fig_aic.png")
-    (out / "chosen_bottleneck.json").write_text(json.dumps({"bottleneck": chosen, "criterion": cfg.aic}))
+    (out / "chosen_bottleneck.json").write_text(json.dumps({"bottleneck": chosen, "criterion": cfg.criterion}))

@@ -32,7 +32,7 @@ class PhrenologyConfig:
     ae_batch_size: int = 256
     ae_lr: float = 2e-3
     ae_heldout: float = 0.1
-    aic: str = "bic"  # criterion that picks the bottleneck: bic (default, see autoencoder.py), aic (Gaussian), paper
+    criterion: str = "bic"  # picks the bottleneck: bic (default, see autoencoder.py), aic (Gaussian), paper
     # --- clustering (§2.2.2) ---
     knn_k: int = 9  # as the authors' get.knn: k counts the head itself
     knn_weighted: bool = False  # authors' get.knn weighted edges by distance; see analyze/phrenology/cluster.py
@@ -52,8 +52,8 @@ class PhrenologyConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.aic not in ("aic", "bic", "paper"):
-            raise ConfigError(f"aic must be aic, bic or paper, got {self.aic!r}")
+        if self.criterion not in ("aic", "bic", "paper"):
+            raise ConfigError(f"criterion must be aic, bic or paper, got {self.criterion!r}")
         if self.prompts < 2:
             raise ConfigError(f"prompts must be at least 2 (the paper uses 1024), got {self.prompts}")
         positive = ["batch_size", "pca_components", "pca_prompts", "first_token_prompts", "ae_hidden", "ae_epochs",

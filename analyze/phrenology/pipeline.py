@@ -23,7 +23,7 @@ from analyze.phrenology.context import StepContext
 
 log = logging.getLogger(__name__)
 
-AE_FIELDS = ("seed", "bottlenecks", "ae_hidden", "ae_epochs", "ae_batch_size", "ae_lr", "ae_heldout", "aic")
+AE_FIELDS = ("seed", "bottlenecks", "ae_hidden", "ae_epochs", "ae_batch_size", "ae_lr", "ae_heldout", "criterion")
 SWEEP_FIELDS = ("seed", "knn_k", "knn_weighted", "n_gammas", "gamma_min", "gamma_max")
 
 

@@ -62,9 +62,10 @@ def report(ri) -> list:
 
 FAMILY = ProbeFamily(
     name="eigen", source="seeds 000, 001",
-    summary="eigenvalues of W_V W_O",
+    summary="eigenvalues of the OV map diag(g) W_V W_O (g: the input norm's gain)",
     columns=(
-        Column("ov_top_eig_real", "real part of the largest-|λ| eigenvalue of W_V W_O (negative: antonym-like)",
+        Column("ov_top_eig_real", "real part of the largest-|λ| eigenvalue of diag(g) W_V W_O, the OV map through the input norm's "
+                                  "gain g (negative: antonym-like)",
                "sign random for a random head", direction=LOWER, null=0.0),
         Column("ov_neg_eig_share", "share of Σ|λ| on eigenvalues with negative real part", "≈ 0.5 for a random head",
                null=0.5),

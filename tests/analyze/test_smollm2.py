@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
+pytestmark = pytest.mark.slow  # a 135M model through two libraries
 import torch
 
 N_PROMPTS, LENGTH = 6, 24

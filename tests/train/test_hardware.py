@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Steps of the paper model's embedding and unembedding (their gradients are 51 MB each, over glibc's 32 MB mmap
@@ -43,6 +45,7 @@ def steady_faults_per_step(mode: str, threads: int) -> tuple[bool, float]:
     return result["changed"], statistics.median(result["faults"][3:])
 
 
+@pytest.mark.machine
 def test_training_steps_stop_page_faulting_once_freed_memory_stays_in_the_heap(threads=4):
     """Known answer: a fresh 51 MB gradient is ~12,500 faults of 4 KB pages; with the heap kept, a step reuses
     memory it already has and faults almost never. Four intra-op threads, as on CI's machine: there the heap took a

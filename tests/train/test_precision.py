@@ -25,6 +25,7 @@ def test_auto_precision_needs_native_bf16_that_is_also_faster(native, speedup, e
     assert hardware.resolve_device("cpu", "32-true") == ("cpu", "32-true")  # an explicit choice stands
 
 
+@pytest.mark.machine
 def test_bf16_speedup_is_measured_on_this_cpu():
     """The measurement is a real timing: positive, finite, and the same verdict when asked twice (cached)."""
     speedup = hardware.cpu_bf16_speedup()

@@ -100,12 +100,6 @@ def test_symmetric_skew_decomposition_is_exact_and_steering_at_one_is_identity()
     assert np.linalg.eigvalsh((steered + steered.T) / 2).min() > -1e-9
 
 
-def test_prediction_attention_by_hand():
-    keys = torch.eye(4)
-    assert prediction.prediction_attention(keys, 100 * torch.eye(4), [np.arange(4)]) == pytest.approx(1.0)
-    assert prediction.prediction_attention(keys, torch.zeros(4, 4), [np.arange(4)]) == pytest.approx(0.25)
-
-
 @pytest.mark.parametrize("case, message", [
     ("multi_token_category", "fewer than 2 categories keep 2 single-token words"),
     ("token_set_too_large", "larger than the 50,257-token vocabulary"),
