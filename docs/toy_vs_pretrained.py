@@ -192,6 +192,7 @@ def main(argv=None) -> int:
     theirs, their_ids = pretrained_patterns(bridge, spec.name, tokens, list(range(bridge.cfg.n_layers)))
     assert their_ids == list(placement.pretrained_head)
 
+    placement.to_csv(FIGURES / "placement.csv", index=False)
     figs = {"grid": grid_figure(placement, names, FIGURES / "grid.png"),
             "projection": placement_figure(run.patterns, toy_clusters, theirs, placement, names,
                                            FIGURES / "projection.png"),
@@ -323,6 +324,22 @@ nearer than chance (p > {ALPHA}).*
 
 ![layers](toy_vs_pretrained/layers.png)
 
+Every head's nearest cluster, distance, nearest toy heads and p: [toy_vs_pretrained/placement.csv](toy_vs_pretrained/placement.csv).
+
+## Matching clusters to heads
+
+Each fleet cluster matched one-to-one (Hungarian) to a SmolLM2 head, in pattern space (distance to the cluster's
+centroid in the fleet's autoencoder code) and in probe-score space (distance between the head's pattern scores and
+the cluster's mean, as z-scores). "Lands in it" is said only when the placement backs it (nearest cluster, p ≤ 0.05).
+
+| space | cluster | statement |
+| --- | --- | --- |
+{matching_rows(v["matching"])}
+
+In probe-score space, each score is read in its own direction (the registry's): the score context
+(`score_context.csv`) names, for each SmolLM2 head and score, the fleet's best head in that direction, and whether
+the SmolLM2 head goes beyond it. SmolLM2 heads beyond the fleet's best: {beyond(v)}.
+
 ## Known-answer checks
 
 **Positive: previous-token heads.** SmolLM2's {TOP} strongest previous-token heads by `prev_token` should land in the
@@ -377,6 +394,18 @@ Checks that the top heads do what their scores say:
   with it, {f['folded'][0]} and {f['folded'][1]}. The sign of the top eigenvalue changes for {f['top_sign_flips']} heads.
 """
     DOC.write_text(text)
+
+
+def matching_rows(matching: pd.DataFrame) -> str:
+    return "\n".join(f"| {r.space} | {r.cluster} | {r.statement} |" for r in matching.itertuples())
+
+
+def beyond(v: dict) -> str:
+    context = pd.read_csv(v["paths"]["compare"] / "score_context.csv")
+    shown = ["prev_token", "self", "first_token", "induction", "duplicate_token", "antonym_tally", "semantic_score",
+             "prediction_attention"]
+    counts = context[context.beyond_toy_best & context.score.isin(shown)].groupby("score").size()
+    return ", ".join(f"`{k}` {n} of 270" for k, n in counts.items()) or "none"
 
 
 def type_row(r: dict) -> str:

@@ -8,11 +8,9 @@ without chromium, chromedriver or selenium; CI installs all three (.ci/run), so 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-import pytest
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ALLOWED_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "devtools:")
@@ -126,15 +124,3 @@ class Page:
             self.driver.find_element(By.XPATH, f"//*[@id='{element_id}']/ancestor::section").screenshot(str(path))
         else:
             self.driver.save_screenshot(str(path))
-
-
-@pytest.fixture(scope="session")
-def browser():
-    why = missing_browser()
-    if why and os.environ.get("CI"):
-        pytest.fail(f"CI must run the page tests in a real browser: {why}")
-    if why:
-        pytest.skip(f"needs a real browser: {why}")
-    driver = start_browser()
-    yield driver
-    driver.quit()

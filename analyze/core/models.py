@@ -23,26 +23,17 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from analyze.core.spec import ModelSpec, default_device, fingerprint, weight_files  # noqa: F401 - re-exported
 from train.checkpoints import TOY_MARKER, CheckpointError, check_finite_state, load_toy_bridge, read_toy_config
 from train.corpus import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 CONVERTED_MARKER = "converted_from.json"  # in a dir made by convert_gguf: the model's name and its source file
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model to analyse: its short name (the head-id prefix), where it is, and what kind it is."""
-
-    name: str
-    source: str
-    kind: str  # "toy" | "hf"
 
 
 def resolve_models(spec: str | Path, allow_partial: bool = False, cache_dir: Path | None = None) -> list[ModelSpec]:
@@ -106,7 +97,7 @@ def load_model(spec: ModelSpec | str | Path, device: str | torch.device | None =
         if len(specs) != 1:
             raise CheckpointError(f"{spec} holds {len(specs)} models; load them one at a time (resolve_models)")
         spec = specs[0]
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     if spec.kind == "toy":
         return load_toy_bridge(spec.source, device)
     from transformer_lens.model_bridge import TransformerBridge
@@ -143,38 +134,6 @@ def load_tokenizer(spec: ModelSpec):
 
 
 # ------------------------------------------------------------------ fingerprints and run names
-
-_HASHED: dict[tuple, str] = {}  # (path, size, mtime_ns) → sha256 of the bytes, so one process hashes a file once
-
-
-def file_sha256(path: Path) -> str:
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHED:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                digest.update(block)
-        _HASHED[key] = digest.hexdigest()
-    return _HASHED[key]
-
-
-def weight_files(spec: ModelSpec) -> list[Path]:
-    """The files that hold a model's weights (a toy dir's model.safetensors, an HF dir's *.safetensors/*.bin)."""
-    path = Path(spec.source)
-    files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
-    if not files:
-        raise CheckpointError(f"{path} holds no weight file (*.safetensors or *.bin)")
-    return files
-
-
-def fingerprint(specs: list[ModelSpec]) -> str:
-    """A hash of the bytes of every weight file of ``specs`` (and their names): equal exactly when the weights
-    are, whatever the files' dates or paths. Runs record it; a run is reused only while it still matches."""
-    parts = [[spec.name] + [file_sha256(f) for f in weight_files(spec)] for spec in specs]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
-
 
 def run_name(spec: str | Path) -> str:
     """The one name a model's run folders take, whichever CLI made them: ``runs/probes/<name>``,

@@ -93,7 +93,7 @@ def step(ctx) -> None:
         (len(ids), 2)).tolist()).coords)
     edges = graph.get_edgelist()
     plots.graph_plot(layout, edges, list(models), f"{cfg.knn_k}-NN graph of heads, by model (Fig. 3)",
-                     out / "fig_knn_models.png")
+                     out / "fig_knn_models.png", names=[h.rpartition(".")[2] for h in ids])
     plots.sweep_curve(sweep, gamma, out / "fig_sweep.png")
     plots.graph_plot(layout, edges, [int(c) for c in clusters], f"Leiden clusters at γ = {gamma:.2f} (Fig. 5)",
                      out / "fig_clusters.png", names=ids)

@@ -10,6 +10,7 @@ import pandas as pd
 from analyze.core.heads import ARTIFICIAL_HEADS, head_id
 from analyze.core.patterns import artificial_patterns, attention_patterns
 from analyze.core.prompts import analysis_prompts
+from analyze.core.tokens import readable_tokens
 
 
 def fleet_patterns(fleet, cfg, progress: bool = False):
@@ -39,7 +40,7 @@ def step(ctx) -> None:
     with (out / "prompts.jsonl").open("w") as f:
         for i, (ids, doc) in enumerate(zip(prompts.tokens, prompts.docs)):
             f.write(json.dumps({"prompt": i, "doc": str(doc), "tokens": ids.tolist(),
-                                "words": [tok.decode([t]) for t in ids], "text": tok.decode(ids)}) + "\n")
+                                "words": readable_tokens(tok, ids), "text": tok.decode(ids)}) + "\n")
     if ctx.write_csv:
         long_attention_frame(patterns, pd.DataFrame(heads)).to_csv(out / "attention_long.csv", index=False)
 

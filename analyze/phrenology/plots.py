@@ -47,31 +47,43 @@ def pattern_grid(maps: np.ndarray, row_titles: list[str], tokens: list[list[str]
                  signed: bool = True) -> Path:
     """Fig. 9 / 10: a grid of [row, prompt, query, key] maps, token labels on the axes of the first row."""
     n_rows, n_cols = maps.shape[:2]
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.3 * n_cols, 2.5 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols + 0.8, 2.7 * n_rows), squeeze=False)
     for r in range(n_rows):
         lim = np.abs(maps[r]).max() or 1.0
         for c in range(n_cols):
             ax = axes[r, c]
-            ax.imshow(maps[r, c], cmap="RdBu_r" if signed else "Blues", vmin=-lim if signed else 0, vmax=lim)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c < len(tokens) and r == n_rows - 1:
-                ax.set_xticks(range(len(tokens[c])), tokens[c], rotation=90, fontsize=5)
-            if c < len(tokens) and c == 0:
-                ax.set_yticks(range(len(tokens[c])), tokens[c], fontsize=5)
+            image = ax.imshow(maps[r, c], cmap="RdBu_r" if signed else "Blues", vmin=-lim if signed else 0, vmax=lim)
+            n = maps.shape[-1]
+            if c < len(tokens):  # every panel its own prompt's tokens, as position:token, never piled up
+                labels = [f"{t.strip() or '·'}" for t in tokens[c][:n]]
+                ax.set_xticks(range(n), labels, rotation=90, fontsize=6)
+                ax.set_yticks(range(n), labels, fontsize=6)
+            else:  # no tokens (means over prompts): positions
+                ax.set_xticks(range(0, n, max(1, n // 4)))
+                ax.set_yticks(range(0, n, max(1, n // 4)))
+                ax.tick_params(labelsize=6)
             if c == 0:
-                ax.set_ylabel(row_titles[r], fontsize=8)
-    return save_figure(fig, path)
+                ax.set_ylabel(row_titles[r], fontsize=9)
+        fig.colorbar(image, ax=list(axes[r]), fraction=0.02, pad=0.01)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
 
 
 def labelled_scatter(xy: np.ndarray, labels: list[str], title: str, path: Path, max_labels: int = 150,
                      colors=None) -> Path:
-    """Fig. 11 and others: a 2-D scatter with (a sample of) its points labelled."""
+    """Fig. 11 and others: a 2-D scatter with the points farthest from the centre labelled (at most
+    ``max_labels``, one label per word): a label on every point piles up where the points do."""
     fig, ax = plt.subplots(figsize=(8, 6.5))
     ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.5, c=colors if colors is not None else "tab:blue")
-    step = max(1, len(xy) // max_labels)
-    for i in range(0, len(xy), step):
-        ax.annotate(labels[i], xy[i], fontsize=6, alpha=0.8)
+    spread = np.linalg.norm((xy - np.median(xy, axis=0)) / (xy.std(axis=0) + 1e-12), axis=1)
+    shown: set[str] = set()
+    for i in np.argsort(-spread):
+        if len(shown) >= min(max_labels, 40):
+            break
+        if labels[i] not in shown:
+            shown.add(labels[i])
+            ax.annotate(labels[i].strip() or "·", xy[i], fontsize=7, alpha=0.85)
     ax.set_title(title)
     return save_figure(fig, path)
 
@@ -117,7 +129,7 @@ def graph_plot(layout: np.ndarray, edges: list[tuple[int, int]], labels: list, t
     ax.legend(fontsize=7, ncol=2, loc="best")
     if names is not None and len(names) <= 80:
         for i, name in enumerate(names):
-            ax.annotate(name, layout[i], fontsize=5, alpha=0.7)
+            ax.annotate(name, layout[i], fontsize=6, alpha=0.75, xytext=(3, 3), textcoords="offset points")
     ax.set_axis_off()
     ax.set_title(title)
     return save_figure(fig, path)

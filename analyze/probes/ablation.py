@@ -12,9 +12,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from analyze.core.figures import plt, save_figure
 from analyze.core.hooks import ablation_hook, mean_head_outputs, model_device
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
-from analyze.probes.columns import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily, rank_heads
 
 
 def newline_id(tokenizer) -> int:
@@ -82,9 +83,17 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     return FamilyOutput({"ablation_delta_loss": deltas.reshape(-1)})
 
 
+def ablation_figure(frame, path, top: int = 30):
+    shown = rank_heads(frame, FAMILY.column("ablation_delta_loss"), top)
+    fig, ax = plt.subplots(figsize=(max(6, len(shown) * 0.3), 4))
+    ax.bar(shown.head_id, shown.ablation_delta_loss)
+    ax.set_ylabel("antonym loss increase when mean-ablated")
+    ax.tick_params(axis="x", rotation=90, labelsize=7)
+    return save_figure(fig, path)
+
+
 def report(ri) -> list:
     from analyze.core.html import Section
-    from analyze.probes.report import ablation_figure
 
     if "ablation_delta_loss" not in ri.frame:
         return []

@@ -91,6 +91,9 @@ class ProbeFamily:
     report: Callable | None = None  # (ReportInputs) -> list[Section]
     notes: tuple[str, ...] = field(default_factory=tuple)  # readings taken where the seed is ambiguous
 
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
 
 def rank_heads(frame, column: Column, top: int | None = None):
     """Rows of ``frame`` (one per head) from most to least of ``column``'s effect, NaN last; ``top`` keeps the

@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from analyze.core.figures import plt, save_figure
 from analyze.core.embeddings import norm_gain
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.columns import LOWER, Column, ProbeFamily
+from analyze.probes.columns import LOWER, Column, ProbeFamily, rank_heads
 
 
 def ov_eigenvalues(w_v: torch.Tensor, w_o: torch.Tensor, gain: torch.Tensor | None = None) -> np.ndarray:
@@ -45,17 +46,30 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     return FamilyOutput(columns, extras={"eigenvalues": eigs})
 
 
+def eigen_figure(eigs: dict[str, np.ndarray], heads: list[str], path):
+    fig, axes = plt.subplots(1, len(heads), figsize=(4.5 * len(heads), 4), squeeze=False)
+    for ax, hid in zip(axes[0], heads):
+        ev = eigs[hid]
+        ax.scatter(ev.real, ev.imag, s=8)
+        ax.axvline(0, color="0.6", lw=0.6)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_title(f"{hid}: OV eigenvalues", fontsize=9)
+        ax.set_xlabel("Re λ")
+        ax.set_ylabel("Im λ")
+    return save_figure(fig, path)
+
+
 def report(ri) -> list:
     from analyze.core.html import Section
-    from analyze.probes.report import eigen_figure
 
     eigs = ri.merged("eigenvalues")
     if not eigs:
         return []
     key = "antonym_tally" if "antonym_tally" in ri.frame else "ov_neg_eig_share"
-    from analyze.probes.registry import best_heads
+    from analyze.probes import ov
 
-    heads = list(best_heads(ri.frame, key, ri.cfg.top_heads).head_id)
+    column = ov.FAMILY.column(key) if key == "antonym_tally" else FAMILY.column(key)
+    heads = list(rank_heads(ri.frame, column, ri.cfg.top_heads).head_id)
     fig = eigen_figure(eigs, heads, ri.out / "fig_ov_eigenvalues.png")
     return [Section("OV eigenvalues", figures=[(fig, "complex plane, top heads")])]
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from analyze.core.figures import plt, save_figure
+from analyze.core.heads import head_id
 from analyze.core.hooks import model_device, run_until
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
 from analyze.probes.columns import LOWER, Column, ProbeFamily
@@ -107,9 +109,23 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     return FamilyOutput(columns, extras={"positional": positional})
 
 
+def positional_figure(positional: dict[str, np.ndarray], path):
+    items = [(head_id(model, 0, h), p[h]) for model, p in positional.items() for h in range(len(p))][:24]
+    cols = min(len(items), 8)
+    rows = -(-len(items) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows), squeeze=False)
+    for ax, (name, p) in zip(axes.flat, items):
+        ax.imshow(p, cmap="Blues", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(items):]:
+        ax.set_axis_off()
+    return save_figure(fig, path)
+
+
 def report(ri) -> list:
     from analyze.core.html import Section
-    from analyze.probes.report import positional_figure
 
     positional = {m: e["positional"] for m, e in ri.extras.items() if "positional" in e}
     if not positional:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from analyze.core.figures import plt, save_figure
 from analyze.core.embeddings import HeadWeights, TokenEmbeddings, embedding_for_layer, unembedding_bias
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.columns import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily, rank_heads
 
 
 @torch.no_grad()
@@ -70,16 +71,25 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     return FamilyOutput(columns, extras={"maps": maps})
 
 
+def ov_maps_figure(maps: dict[str, np.ndarray], heads: list[str], words, path):
+    fig, axes = plt.subplots(1, len(heads), figsize=(5 * len(heads), 4.6), squeeze=False)
+    for ax, hid in zip(axes[0], heads):
+        m = maps[hid]
+        lim = np.abs(m - m.mean()).max()
+        ax.imshow(m - m.mean(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"{hid}: OV word map", fontsize=9)
+        step = max(1, len(words) // 20)  # every step-th word, large enough to read; all words: the page's OV map
+        ax.set_xticks(range(0, len(words), step), words[::step], rotation=90, fontsize=7)
+        ax.set_yticks(range(0, len(words), step), words[::step], fontsize=7)
+    return save_figure(fig, path)
+
+
 def report(ri) -> list:
     from analyze.core.html import Section
-    from analyze.probes.report import ov_maps_figure
-
     maps = ri.merged("maps")
     if not maps:
         return []
-    from analyze.probes.registry import best_heads
-
-    heads = list(best_heads(ri.frame, "antonym_tally", ri.cfg.top_heads).head_id)
+    heads = list(rank_heads(ri.frame, FAMILY.column("antonym_tally"), ri.cfg.top_heads).head_id)
     fig = ov_maps_figure(maps, heads, list(ri.words.pairs.words), ri.out / "fig_ov_maps.png")
     return [Section("OV word maps (seed 000)", figures=[(fig, "top antonym heads; rows: input word, columns: output "
                                                              "logits (first halves then second halves of the pairs)")])]

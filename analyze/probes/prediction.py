@@ -20,7 +20,7 @@ import torch
 from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer, head_input
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
-from analyze.probes.columns import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily, rank_heads
 
 
 def bag_attention(keys: torch.Tensor, queries: torch.Tensor, bag: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -88,9 +88,7 @@ def report(ri) -> list:
     bag_maps = ri.merged("bag_maps")
     if not bag_maps or "prediction_attention" not in ri.frame:
         return []
-    from analyze.probes.registry import best_heads
-
-    heads = list(best_heads(ri.frame, "prediction_attention", ri.cfg.top_heads).head_id)
+    heads = list(rank_heads(ri.frame, FAMILY.column("prediction_attention"), ri.cfg.top_heads).head_id)
     bag = next(e["bag_tokens"] for e in ri.extras.values() if e.get("bag_tokens") is not None)
     labels = [ri.tokenizer.decode([int(t)]) for t in bag]
     fig = heatmap_row(bag_maps, heads, labels, "prediction-attention", ri.out / "fig_prediction_attention.png",

@@ -25,7 +25,7 @@ import torch
 from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.columns import Column, ProbeFamily
+from analyze.probes.columns import Column, ProbeFamily, rank_heads
 from train.config import ConfigError
 
 
@@ -174,9 +174,10 @@ def report(ri) -> list:
     if not category_maps:
         return []
     key = "semantic_score" if "semantic_score" in ri.frame else "qk_neg_eigs"
-    from analyze.probes.registry import best_heads
+    from analyze.probes import semantic
 
-    heads = list(best_heads(ri.frame, key, ri.cfg.top_heads).head_id)
+    column = semantic.FAMILY.column(key) if key == "semantic_score" else FAMILY.column(key)
+    heads = list(rank_heads(ri.frame, column, ri.cfg.top_heads).head_id)
     cats = ri.words.categories
     boundaries = np.flatnonzero(np.diff(cats.labels)) + 1
     fig = heatmap_row(category_maps, heads, list(cats.words), "QK token map", ri.out / "fig_qk_maps.png",

@@ -14,56 +14,6 @@ from analyze.probes.inputs import ReportInputs
 from analyze.probes.registry import best_heads, families
 
 
-def ov_maps_figure(maps: dict[str, np.ndarray], heads: list[str], words, path):
-    fig, axes = plt.subplots(1, len(heads), figsize=(5 * len(heads), 4.6), squeeze=False)
-    for ax, hid in zip(axes[0], heads):
-        m = maps[hid]
-        lim = np.abs(m - m.mean()).max()
-        ax.imshow(m - m.mean(), cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set_title(f"{hid}: OV word map", fontsize=9)
-        step = max(1, len(words) // 30)
-        ax.set_xticks(range(0, len(words), step), words[::step], rotation=90, fontsize=5)
-        ax.set_yticks(range(0, len(words), step), words[::step], fontsize=5)
-    return save_figure(fig, path)
-
-
-def eigen_figure(eigs: dict[str, np.ndarray], heads: list[str], path):
-    fig, axes = plt.subplots(1, len(heads), figsize=(4.5 * len(heads), 4), squeeze=False)
-    for ax, hid in zip(axes[0], heads):
-        ev = eigs[hid]
-        ax.scatter(ev.real, ev.imag, s=8)
-        ax.axvline(0, color="0.6", lw=0.6)
-        ax.axhline(0, color="0.6", lw=0.6)
-        ax.set_title(f"{hid}: OV eigenvalues", fontsize=9)
-        ax.set_xlabel("Re λ")
-        ax.set_ylabel("Im λ")
-    return save_figure(fig, path)
-
-
-def ablation_figure(frame, path, top: int = 30):
-    shown = best_heads(frame, "ablation_delta_loss", top)
-    fig, ax = plt.subplots(figsize=(max(6, len(shown) * 0.3), 4))
-    ax.bar(shown.head_id, shown.ablation_delta_loss)
-    ax.set_ylabel("antonym loss increase when mean-ablated")
-    ax.tick_params(axis="x", rotation=90, labelsize=7)
-    return save_figure(fig, path)
-
-
-def positional_figure(positional: dict[str, np.ndarray], path):
-    items = [(f"{model}.L0H{h}", p[h]) for model, p in positional.items() for h in range(len(p))][:24]
-    cols = min(len(items), 8)
-    rows = -(-len(items) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows), squeeze=False)
-    for ax, (name, p) in zip(axes.flat, items):
-        ax.imshow(p, cmap="Blues", vmin=0, vmax=1)
-        ax.set_title(name, fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in list(axes.flat)[len(items):]:
-        ax.set_axis_off()
-    return save_figure(fig, path)
-
-
 def steering_figure(steering: pd.DataFrame, path):
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(steering.alpha, steering.self_attention, "o-", label="attention to itself")

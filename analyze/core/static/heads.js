@@ -75,13 +75,17 @@ function patternHeatmap(div, flat, tokens, title, opts = {}) {
     hovertemplate: "query %{customdata[0]}<br>key %{customdata[1]}<br>attention %{z:.3f}<extra></extra>",
   }], {
     title: {text: title || "", font: {size: small ? 11 : 14}},
-    margin: small ? {l: 20, r: 5, t: 24, b: 20} : {l: 110, r: 20, t: 40, b: 110},
+    margin: small ? {l: 22, r: 5, t: 24, b: 22} : {l: 110, r: 20, t: 40, b: 110},
     width: opts.width || (small ? 170 : 520), height: opts.height || (small ? 170 : 520),
-    xaxis: {tickvals: small ? [] : idx, ticktext: small ? [] : labels, tickangle: -60, title: small ? "" : "key",
-            tickfont: {size: 10}, zeroline: false, showgrid: false},
-    yaxis: {tickvals: small ? [] : idx, ticktext: small ? [] : labels, autorange: "reversed",
-            title: small ? "" : "query", tickfont: {size: 10}, zeroline: false, showgrid: false},
+    xaxis: axis(small, idx, labels, "key", opts.positions), yaxis: Object.assign(axis(small, idx, labels, "query",
+            opts.positions), {autorange: "reversed"}),
   }, Object.assign({staticPlot: !!small}, CONFIG));
+}
+
+function axis(small, idx, labels, title, positions) { // token labels; small thumbnails: none, or positions
+  const every = positions ? idx.filter(i => i % 4 === 0) : [];
+  return {tickvals: small ? every : idx, ticktext: small ? every.map(String) : labels, tickangle: small ? 0 : -60,
+          title: small ? "" : title, tickfont: {size: small ? 8 : 10}, zeroline: false, showgrid: false};
 }
 
 // CircuitsVis-style tokens: hover (or click) a token to make it the query; every token is shaded by how much
@@ -261,7 +265,7 @@ function phrenologyPage() {
                 el("div", {class: "note"}, h.description || ""));
     const thumb = el("div", {});
     info.append(thumb);
-    patternHeatmap(thumb, decodeUnit(D.mean[id]), null, "mean pattern over all prompts", {small: true, width: 200, height: 200});
+    patternHeatmap(thumb, decodeUnit(D.mean[id]), null, "mean pattern over all prompts", {small: true, positions: true, width: 200, height: 200});
   }
   function open(id) {
     const h = byId[id];
@@ -294,7 +298,7 @@ function phrenologyPage() {
     gallery.append(el("div", {class: "card", "data-cluster": c.id},
       el("b", {}, `cluster ${c.id}`), ` · ${c.size} heads · ${Object.keys(c.models).length}/${D.n_models} models`,
       el("div", {class: "note"}, c.description), thumb, ids, el("div", {}, ...from)));
-    patternHeatmap(thumb, decodeUnit(c.mean), null, "", {small: true, width: 210, height: 190});
+    patternHeatmap(thumb, decodeUnit(c.mean), null, "query position × key position", {small: true, positions: true, width: 210, height: 200});
   }
 
   const sweep = el("div", {id: "sweep"});

@@ -11,7 +11,7 @@ from analyze.compare.pipeline import match_verdict
 from analyze.probes.words import load_pairs
 from tests.analyze.constructed_fleet import build_constructed_fleet
 from tests.analyze.planted import build_planted_gpt2
-from tests.browser import Page, browser  # noqa: F401 - the fixture
+from tests.browser import Page
 from train.tokenizer import load_gpt2_tokenizer
 
 SMALL = ["--prompts", "32", "--permutations", "199", "bottlenecks=[4]", "ae_epochs=5", "n_gammas=100",

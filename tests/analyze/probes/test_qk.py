@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from analyze.__main__ import main
-from analyze.probes import prediction, qk
+from analyze.probes import qk
 from analyze.probes.words import WordListError, load_categories
 from tests.analyze.planted_qk import D_HEAD
 from train.tokenizer import load_gpt2_tokenizer
