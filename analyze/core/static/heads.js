@@ -79,7 +79,7 @@ function patternHeatmap(div, flat, tokens, title, opts = {}) {
     width: opts.width || (small ? 170 : 520), height: opts.height || (small ? 170 : 520),
     xaxis: axis(small, idx, labels, "key", opts.positions), yaxis: Object.assign(axis(small, idx, labels, "query",
             opts.positions), {autorange: "reversed"}),
-  }, Object.assign({staticPlot: !!small}, CONFIG));
+  }, Object.assign({}, CONFIG, {staticPlot: !!small, displayModeBar: false}));
 }
 
 function axis(small, idx, labels, title, positions) { // token labels; small thumbnails: none, or positions
