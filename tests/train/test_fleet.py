@@ -366,7 +366,8 @@ def test_a_file_passed_as_fleet_is_named_a_file(tmp_path, capsys):
 @pytest.mark.slow
 def test_ctrl_c_says_interrupted_and_how_to_resume(nltk_data, cache_dir, tmp_path):
     out = tmp_path / "ctrlc"
-    overrides = [f"{k}={v}" for k, v in {**MICRO, "n": 1, "checkpoint_every_n_steps": 2}.items()]
+    # 100 epochs: it cannot finish before the signal, however slowly this test's polling runs on a loaded machine
+    overrides = [f"{k}={v}" for k, v in {**MICRO, "n": 1, "checkpoint_every_n_steps": 2, "epochs": 100}.items()]
     cmd = [sys.executable, "-m", "train", "fleet", "--out", str(out), "--no-progress", "--nltk-data",
            str(nltk_data), "--cache-dir", str(cache_dir), *overrides]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
