@@ -31,14 +31,14 @@ def main(argv=None) -> int:
         clusters = pd.read_csv(args.phrenology / "clusters.csv")
         pick = clusters[clusters.cluster == shared[0]["cluster"]].head_id.iloc[0] if shared else clusters.head_id[0]
         offset = page.point_offset("projection", pick)
-        page.click("projection", offset)
         page.hover("projection", offset)
-        page.screenshot(OUT / "phrenology_head.png", "projection")
+        page.screenshot(OUT / "phrenology_head.png", "projection")  # the projection beside the hover box
         frame = pd.read_csv(args.probes / "probes.csv")
         best = frame.loc[frame.prev_token.idxmax()]
         page = Page(driver, args.probes / "report.html")
         page.click("grid", page.cell_offset("grid", int(best["layer"]), int(best["head"])))
-        page.screenshot(OUT / "probes_grid.png", "grid")
+        page.screenshot(OUT / "probes_grid.png", "grid", around="self")
+        page.screenshot(OUT / "probes_head.png", "head-panel", around="self")
         print(f"screenshots of {pick} and {best.head_id} in {OUT}: "
               + ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in sorted(OUT.glob('*.png'))))
     finally:

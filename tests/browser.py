@@ -116,11 +116,14 @@ class Page:
             return {x: gd._fullLayout.xaxis.ticktext, y: gd._fullLayout.yaxis.ticktext,
                     title: gd._fullLayout.title.text, n: gd.data[0].z.length};""", div_id)
 
-    def screenshot(self, path: Path, element_id: str | None = None) -> None:
-        """The section holding ``element_id`` (or the window), as the README's screenshots are taken."""
+    def screenshot(self, path: Path, element_id: str | None = None, around: str = "parent") -> None:
+        """An element's picture (``around``: "self", its "parent", or its whole "section"), else the window."""
         from selenium.webdriver.common.by import By
 
-        if element_id:
-            self.driver.find_element(By.XPATH, f"//*[@id='{element_id}']/ancestor::section").screenshot(str(path))
-        else:
+        if element_id is None:
             self.driver.save_screenshot(str(path))
+            return
+        xpath = {"self": "", "parent": "/..", "section": "/ancestor::section"}[around]
+        element = self.driver.find_element(By.XPATH, f"//*[@id='{element_id}']{xpath}")
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", element)
+        element.screenshot(str(path))

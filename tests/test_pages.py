@@ -99,7 +99,7 @@ def test_probes_page_grid_click_and_sort_by_direction(browser, pages):
     assert drawn["x"] == [f"{i}:{t}" for i, t in enumerate(tokens)] and "Brown" in drawn["title"]
     assert page.console_errors() == []
     if SHOTS.exists():
-        page.screenshot(SHOTS / "probes_grid.png", "grid")
+        page.screenshot(SHOTS / "probes_grid.png", "grid", around="self")
 
 
 def test_notebook_view_shows_the_runs_pattern(pages):
@@ -118,3 +118,12 @@ def test_notebook_view_shows_the_runs_pattern(pages):
     assert probes.facts["prev_token"] == pytest.approx(scores.prev_token)
     with pytest.raises(ViewError, match="no head 'm09.L0H0'"):
         view.head("m09.L0H0")
+
+
+def test_scaled_encodings_round_trip_within_half_a_step():
+    from analyze.core.page import decode_scaled, encode_scaled
+
+    values = np.random.default_rng(0).normal(size=(9, 9)) * 3
+    for bits, levels in ((8, 255), (4, 15)):
+        back = decode_scaled(encode_scaled(values, bits)).reshape(values.shape)
+        assert np.abs(back - values).max() <= (values.max() - values.min()) / levels / 2 + 1e-12

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analyze.core.figures import plt, save_figure
 from analyze.core.embeddings import HeadWeights, TokenEmbeddings, embedding_for_layer, unembedding_bias
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
@@ -71,28 +70,15 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     return FamilyOutput(columns, extras={"maps": maps})
 
 
-def ov_maps_figure(maps: dict[str, np.ndarray], heads: list[str], words, path):
-    fig, axes = plt.subplots(1, len(heads), figsize=(5 * len(heads), 4.6), squeeze=False)
-    for ax, hid in zip(axes[0], heads):
-        m = maps[hid]
-        lim = np.abs(m - m.mean()).max()
-        ax.imshow(m - m.mean(), cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set_title(f"{hid}: OV word map", fontsize=9)
-        step = max(1, len(words) // 20)  # every step-th word, large enough to read; all words: the page's OV map
-        ax.set_xticks(range(0, len(words), step), words[::step], rotation=90, fontsize=7)
-        ax.set_yticks(range(0, len(words), step), words[::step], fontsize=7)
-    return save_figure(fig, path)
-
-
 def report(ri) -> list:
     from analyze.core.html import Section
-    maps = ri.merged("maps")
-    if not maps:
+
+    if not ri.merged("maps"):
         return []
     heads = list(rank_heads(ri.frame, FAMILY.column("antonym_tally"), ri.cfg.top_heads).head_id)
-    fig = ov_maps_figure(maps, heads, list(ri.words.pairs.words), ri.out / "fig_ov_maps.png")
-    return [Section("OV word maps (seed 000)", figures=[(fig, "top antonym heads; rows: input word, columns: output "
-                                                             "logits (first halves then second halves of the pairs)")])]
+    return [Section("OV word maps (seed 000)", "Every head's word → word OV map is on this page: pick the head in the "
+                    f"grid or the table above (top antonym heads: {', '.join(heads)}). Rows: input word; columns: "
+                    "output logits, the first halves of the pairs then the second halves.")]
 
 
 FAMILY = ProbeFamily(

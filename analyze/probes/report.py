@@ -78,7 +78,7 @@ def page_data(ri: ReportInputs) -> dict:
         "models": {m: e["shape"] for m, e in ri.extras.items() if "shape" in e},
         "samples": {h: {k: [encode_unit(p) for p in v] for k, v in s.items()} for h, s in samples.items()},
         "sample_tokens": {m: e["sample_tokens"] for m, e in ri.extras.items() if "sample_tokens" in e},
-        "ov": {h: encode_scaled(m) for h, m in ri.merged("maps").items()},
+        "ov": {h: encode_scaled(m, bits=4) for h, m in ri.merged("maps").items()},
         "ov_words": {m: e.get("ov_words", []) for m, e in ri.extras.items()},
         "eigen": {h: [np.round(v.real, 4).tolist(), np.round(v.imag, 4).tolist()] for h, v in eigen.items()},
         "best": {c.name: list(best_heads(frame, c.name, ri.cfg.top_heads).head_id) for c in present

@@ -30,7 +30,16 @@ function decodeUnit(b64) { // base64 bytes → Float32Array in [0, 1]
   return out;
 }
 
-function decodeScaled(enc) { // {b64, lo, hi} → values
+function decodeScaled(enc) { // {b64, lo, hi, bits} → values (bits 4: two values a byte, high nibble first)
+  if (enc.bits === 4) {
+    const raw = atob(enc.b64);
+    const out = new Float32Array(enc.n);
+    for (let i = 0; i < enc.n; i++) {
+      const byte = raw.charCodeAt(i >> 1);
+      out[i] = enc.lo + ((i & 1 ? byte & 15 : byte >> 4) / 15) * (enc.hi - enc.lo);
+    }
+    return out;
+  }
   const unit = decodeUnit(enc.b64);
   return unit.map(v => enc.lo + v * (enc.hi - enc.lo));
 }
@@ -85,7 +94,7 @@ function patternHeatmap(div, flat, tokens, title, opts = {}) {
 function axis(small, idx, labels, title, positions) { // token labels; small thumbnails: none, or positions
   const every = positions ? idx.filter(i => i % 4 === 0) : [];
   return {tickvals: small ? every : idx, ticktext: small ? every.map(String) : labels, tickangle: small ? 0 : -60,
-          title: small ? "" : title, tickfont: {size: small ? 8 : 10}, zeroline: false, showgrid: false};
+          title: {text: small ? "" : title}, tickfont: {size: small ? 8 : 10}, zeroline: false, showgrid: false};
 }
 
 // CircuitsVis-style tokens: hover (or click) a token to make it the query; every token is shaded by how much
@@ -355,8 +364,8 @@ function probesPage() {
           hovertemplate: "input %{customdata[0]} → logit of %{customdata[1]}: %{z:.2f}<extra></extra>"}],
           {title: {text: "OV map over the word pairs (seed 000)", font: {size: 13}}, width: 520, height: 520,
            margin: {l: 90, r: 10, t: 40, b: 90},
-           xaxis: {tickvals: idx.filter(i => i % Math.ceil(n / 30) === 0), ticktext: words.filter((_, i) => i % Math.ceil(n / 30) === 0), tickfont: {size: 9}, title: "output logit"},
-           yaxis: {tickvals: idx.filter(i => i % Math.ceil(n / 30) === 0), ticktext: words.filter((_, i) => i % Math.ceil(n / 30) === 0), tickfont: {size: 9}, autorange: "reversed", title: "input word"}}, CONFIG);
+           xaxis: {tickvals: idx.filter(i => i % Math.ceil(n / 30) === 0), ticktext: words.filter((_, i) => i % Math.ceil(n / 30) === 0), tickfont: {size: 9}, title: {text: "output logit"}},
+           yaxis: {tickvals: idx.filter(i => i % Math.ceil(n / 30) === 0), ticktext: words.filter((_, i) => i % Math.ceil(n / 30) === 0), tickfont: {size: 9}, autorange: "reversed", title: {text: "input word"}}}, CONFIG);
       }
       if (D.eigen && D.eigen[id]) {
         const [re, im] = D.eigen[id];
@@ -364,7 +373,7 @@ function probesPage() {
         more.append(div);
         Plotly.react(div, [{x: re, y: im, mode: "markers", type: "scatter", marker: {size: 6}}],
           {title: {text: "OV eigenvalues (complex plane)", font: {size: 13}}, width: 380, height: 380,
-           margin: {t: 40}, xaxis: {title: "Re λ", zeroline: true}, yaxis: {title: "Im λ", zeroline: true}}, CONFIG);
+           margin: {t: 40}, xaxis: {title: {text: "Re λ"}, zeroline: true}, yaxis: {title: {text: "Im λ"}, zeroline: true}}, CONFIG);
       }
     }});
   }
@@ -386,7 +395,7 @@ function probesPage() {
       colorbar: {title: {text: col.direction === "lower" ? "lower = more" : "higher = more"}}}],
       {width: Math.max(420, Math.min(1200, 160 + 42 * shape.n_heads)),
        height: Math.max(240, Math.min(1400, 120 + 26 * shape.n_layers)),
-       margin: {t: 30, l: 60}, xaxis: {title: "head", dtick: 1}, yaxis: {title: "layer", dtick: 1, autorange: "reversed"}},
+       margin: {t: 30, l: 60}, xaxis: {title: {text: "head"}, dtick: 1}, yaxis: {title: {text: "layer"}, dtick: 1, autorange: "reversed"}},
       CONFIG);
     grid.removeAllListeners && grid.removeAllListeners("plotly_click");
     grid.on("plotly_click", ev => { const id = ev.points[0].customdata; if (id) openHead(id); });
@@ -478,7 +487,7 @@ function comparePage() {
   Plotly.react(grid, [{z, text, customdata: ids, type: "heatmap", zmin: -1.5, zmax: k - 0.5, colorscale: scale,
     showscale: false, hovertemplate: "%{text}<extra></extra>", xgap: 1, ygap: 1}],
     {width: Math.max(420, Math.min(900, 160 + 46 * D.n_heads)), height: Math.max(240, Math.min(1200, 120 + 24 * D.n_layers)), margin: {t: 20},
-     xaxis: {title: "head", dtick: 1}, yaxis: {title: "layer", dtick: 1, autorange: "reversed"}}, CONFIG);
+     xaxis: {title: {text: "head"}, dtick: 1}, yaxis: {title: {text: "layer"}, dtick: 1, autorange: "reversed"}}, CONFIG);
   grid.on("plotly_click", ev => { const id = ev.points[0].customdata; if (id) open(id); });
 
   for (const [name, frame] of Object.entries(D.tables)) {
