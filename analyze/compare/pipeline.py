@@ -84,7 +84,7 @@ def pretrained_patterns(bridge, name: str, tokens: np.ndarray, layers: list[int]
 
 def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str], toy_scores: pd.DataFrame,
             their_scores: pd.DataFrame, knn_k: int, seed: int, n_perm: int = 999,
-            tokenization: str = "", chance: dict | None = None) -> Comparison:
+            tokenization: str = "", chance: dict | None = None, toy_chance: dict | None = None) -> Comparison:
     """Place pretrained heads in the fleet's pattern space and match clusters to them (pure: arrays in, frames out)."""
     toy_patterns, toy_ids = run.patterns, run.head_ids
     toy_clusters = run.clusters.cluster.to_numpy()
@@ -105,7 +105,10 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
         "nearest_toy_heads": [";".join(toy_ids[i] for i in row) for row in near_idx],
         "nearest_toy_distance": near_dist[:, 0],
         "p_value": pl.permutation_p_values(their_vec, toy_vec, toy_clusters, landed, n_perm, rng),
+        "cluster_spread": pl.cluster_spread(toy_vec, toy_clusters)[landed],
         "tokenization": tokenization})
+    placement.insert(placement.columns.get_loc("cluster_spread") + 1, "inside_cluster",
+                     placement.distance <= placement.cluster_spread)
 
     scores = pd.concat([toy_scores.assign(source="toy"), their_scores.assign(source="pretrained")], ignore_index=True)
     numeric = [c for c in toy_scores.columns if c not in ("head_id", "model", "layer", "head")
@@ -115,7 +118,7 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
     # matching clusters ↔ pretrained heads, on pattern distance and on probe-score distance. Clusters are groups
     # of attention patterns, so they are matched on the attention-pattern scores; OV and ablation scores depend
     # on what a model's vocabulary means and stay in scores.csv for reading.
-    names = pl.describe_clusters(toy_scores, dict(zip(run.clusters.head_id, toy_clusters)))
+    names = pl.describe_clusters(toy_scores, dict(zip(run.clusters.head_id, toy_clusters)), toy_chance)
     z = pl.standardised(scores, [s for s in pl.DESCRIPTIONS if s in scores])
     toy_z, their_z = z[: len(toy_scores)], z[len(toy_scores):]
     toy_cluster_of = dict(zip(run.clusters.head_id, toy_clusters))
@@ -272,8 +275,10 @@ def run_compare(fleet, pretrained: str, layers: list[int] | None, out: Path, phr
                                        cache_dir, device, layers, progress)
     their_scores = their_scores[their_scores.layer.isin(placed_layers)].reset_index(drop=True)
     log.info("placing %d heads of %s among the fleet's clusters (%d permutations)", len(their_ids), spec.name, n_perm)
+    toy_record = json.loads((probes_dir / run_name(fleet.path) / "probes.json").read_text())
+    toy_chance = chance_values(toy_record, next(iter(toy_record["models"])), list(toy_scores.columns))
     result = compare(run, theirs, their_ids, toy_scores, their_scores, phrenology_cfg.knn_k, phrenology_cfg.seed,
-                     n_perm, tokenization, chance_values(record, spec.name, list(their_scores.columns)))
+                     n_perm, tokenization, chance_values(record, spec.name, list(their_scores.columns)), toy_chance)
     result = replace(result, toy_tokens=[readable_tokens(fleet.tokenizer(), t) for t in run.prompt_tokens(4)],
                      their_tokens=[readable_tokens(their_tokenizer, t) for t in tokens[:4]])
     write_comparison(result, out, fleet.path.name, pretrained, phrenology_cfg.seed,

@@ -11,6 +11,7 @@ heads (cluster labels permuted): small p means the cluster, not the fleet at lar
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
@@ -90,12 +91,32 @@ def standardised(frame, columns: list[str]) -> np.ndarray:
     return np.nan_to_num(z)
 
 
-def describe_clusters(toy_scores, clusters: dict[str, int]) -> dict[int, str]:
-    """Name each cluster by where its heads' attention mostly goes: the pattern score with the highest mean."""
+def describe_clusters(toy_scores, clusters: dict[str, int], chance: dict[str, float] | None = None,
+                      diffuse_below: float = 1.5) -> dict[int, str]:
+    """Name each cluster by where its heads' attention goes most *against chance*: the pattern score whose mean is
+    the largest multiple of its chance value (a uniform head puts more on itself than on the previous token, so
+    raw means would call every diffuse cluster self-attending); below ``diffuse_below``× chance, "diffuse heads".
+    ``chance``: score → chance value (the registry's, for the fleet's prompts); without it, raw means."""
     scores = [s for s in DESCRIPTIONS if s in toy_scores]
     frame = toy_scores.set_index("head_id")[scores]
     names = {}
     for c in sorted(set(clusters.values())):
         members = [h for h, k in clusters.items() if k == c and h in frame.index]
-        names[c] = DESCRIPTIONS[frame.loc[members].mean().idxmax()] if members else "unscored heads"
+        if not members:
+            names[c] = "unscored heads"
+            continue
+        means = frame.loc[members].mean()
+        ratio = means / pd.Series({s: (chance or {}).get(s) or 1.0 for s in scores}) if chance else means
+        best = ratio.idxmax()
+        names[c] = DESCRIPTIONS[best] if not chance or ratio[best] >= diffuse_below else "diffuse heads"
     return names
+
+
+def cluster_spread(toy: np.ndarray, clusters: np.ndarray, quantile: float = 0.95) -> np.ndarray:
+    """Each cluster's own spread: the ``quantile`` of its members' distances to its centroid.  → [n_clusters]
+    A head farther than this from a centroid lies outside that cluster, whatever its p-value says."""
+    out = []
+    for c in range(clusters.max() + 1):
+        members = toy[clusters == c]
+        out.append(np.quantile(np.linalg.norm(members - members.mean(axis=0), axis=1), quantile))
+    return np.array(out)

@@ -69,11 +69,19 @@ def shared_clusters(patterns: np.ndarray, clusters: np.ndarray, models: np.ndarr
 
 
 def finding_sentence(shared: list[dict], n_models: int) -> str:
-    """The fleet's finding in one or two sentences: the shared clusters whose heads do one thing ≥ 3× uniform."""
-    strong = [s for s in shared if s["ratio"] >= SHARED_RATIO]
-    if not strong:
-        return (f"No cluster holds a head of every one of the {n_models} models that puts ≥ {SHARED_RATIO:g}× a "
-                f"uniform head's attention on one kind of position.")
-    parts = [f"cluster {s['cluster']} ({KINDS[s['kind']]}: every model's head puts ≥ {s['mass']:.2f} of its "
-             f"attention there, {s['ratio']:.1f}× a uniform head)" for s in strong]
-    return (f"Every one of the {n_models} models grew the same kind of head: " + "; ".join(parts) + ".")
+    """The fleet's finding in a sentence or two: the clusters holding a head of every model, with the range of
+    their heads' mass on their kind of position and its multiple of a uniform head's; the strongest such cluster
+    is named even when its weakest model stays below ``SHARED_RATIO``× (and that is said)."""
+    if not shared:
+        return f"No cluster holds a head of every one of the {n_models} models."
+    parts = []
+    for s in shared:
+        masses = list(s["per_model"].values())
+        uniform = s["mass"] / s["ratio"]
+        lo, hi = min(masses), max(masses)
+        verdict = (f"every one ≥ {SHARED_RATIO:g}×" if lo / uniform >= SHARED_RATIO else
+                   f"the weakest below {SHARED_RATIO:g}×")
+        parts.append(f"cluster {s['cluster']} holds a {KINDS[s['kind']]} head of every model, putting {lo:.2f}–{hi:.2f} "
+                     f"of its attention there ({lo / uniform:.1f}–{hi / uniform:.1f}× a uniform head; {verdict})")
+    strong = [p for p, s in zip(parts, shared) if s["ratio"] >= 2.0] or parts[:1]
+    return f"All {n_models} models grew the same kind of head: " + "; ".join(strong) + "."
