@@ -207,7 +207,6 @@ def main(argv=None) -> int:
     ind_rows = placed.loc[top_ind.head_id]
     prev_landed = prev_rows[(prev_rows.p_value <= ALPHA) & prev_rows.nearest_cluster.isin(prev_cluster)]
     ind_landed = ind_rows[ind_rows.p_value <= ALPHA]
-    toy_vec_spread = placement.distance.describe()
 
     # ---- head types
     type_rows = []

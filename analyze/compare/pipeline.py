@@ -159,14 +159,14 @@ def score_context(toy: pd.DataFrame, theirs: pd.DataFrame, scores: list[str], ch
     """For each pretrained head and ranking score: its value next to the toy fleet's mean, spread and best head,
     "best" read in the score's own direction (the registry's), and the score's chance value for the pretrained
     model where defined (``chance``: column → value). Descriptive columns are left out: they rank nothing."""
-    from analyze.probes.registry import columns
+    from analyze.probes.registry import columns, rank_heads
 
     registry = columns()
     ranked = [s for s in scores if s in registry and registry[s].ranks and toy[s].notna().any()]
     rows = []
     for s in ranked:
         col = registry[s]
-        best = toy.loc[toy[s].idxmin() if col.direction == "lower" else toy[s].idxmax()]
+        best = rank_heads(toy, col, 1).iloc[0]
         mean, std = toy[s].mean(), toy[s].std(ddof=0)
         for _, head in theirs.iterrows():
             value = head[s]
