@@ -32,6 +32,7 @@ from train.config import FleetConfig, load_config
 from train.corpus import PROJECT_ROOT
 from train.hardware import (BF16_MIN_SPEEDUP, cpu_bf16_speedup, cpu_has_native_bf16, members_per_step,
                             resolve_device)
+from train.record import model_dir_name
 
 
 def model_flops_per_token(cfg: FleetConfig, vocab: int = 50_257) -> float:
@@ -76,10 +77,10 @@ def bench_fleet_trainer(cfg: FleetConfig, n: int, steps: int, warmup: int, per_s
                              "checkpoint_every_n_steps": 10**6, "members_per_step": per_step})
     with tempfile.TemporaryDirectory() as tmp:
         record = train_fleet(run, Path(tmp) / "fleet", progress=False)
-        together = len(record["models"][0]["trained_with"])
+        together = len(record.models[0].trained_with)
         rates = []
         for i in range(n):
-            with open(Path(tmp) / "fleet" / f"model_{i:02d}" / "metrics.csv") as f:
+            with open(Path(tmp) / "fleet" / model_dir_name(i) / "metrics.csv") as f:
                 rows = [r for r in csv.DictReader(f) if r["tokens_per_s"] and int(r["step"]) > warmup]
             rates.append(statistics.median(float(r["tokens_per_s"]) for r in rows))
     return together * statistics.mean(rates), together
@@ -157,7 +158,7 @@ def main(argv=None) -> None:
     auto = members_per_step(cfg, device, args.n)
     for label, per_step in (("1", 1), (f"auto = {auto}", None)):
         if per_step is None and auto == 1:
-            print(f"fleet trainer, members_per_step auto: resolves to 1 on this device (same as above)")
+            print("fleet trainer, members_per_step auto: resolves to 1 on this device (same as above)")
             continue
         rate, together = bench_fleet_trainer(cfg, args.n, args.steps, args.warmup, per_step)
         rates[label] = rate

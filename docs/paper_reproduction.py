@@ -8,13 +8,14 @@ curves, and prints Table 1, the clustering and its null, so the document can be 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from analyze.core.figures import group_colors, plt, save_figure
+from analyze.phrenology.run import PhrenologyRun
 from train.corpus import PROJECT_ROOT
+from train.record import FleetRecord
 
 FIGURES = {"fig_distances_cluster_order.png": "fig2_distances.png", "fig_sweep.png": "fig4_sweep.png",
            "fig_clusters.png": "fig5_clusters.png", "fig_cluster_patterns.png": "fig6_cluster_patterns.png",
@@ -35,12 +36,12 @@ def shrink(src: Path, dst: Path, width: int = 1100) -> None:
 
 
 def loss_curves(fleet: Path, path: Path) -> Path:
-    record = json.loads((fleet / "fleet.json").read_text())
-    names = [f"m{m['index']:02d}" for m in record["models"]]
+    models = FleetRecord.read(fleet).models
+    names = [m.name for m in models]
     colors = group_colors(names)
     fig, (train_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for m, name, color in zip(record["models"], names, colors):
-        metrics = pd.read_csv(fleet / m["dir"] / "metrics.csv")
+    for m, name, color in zip(models, names, colors):
+        metrics = pd.read_csv(fleet / m.dir / "metrics.csv")
         train = metrics.dropna(subset=["train_loss"])
         val = metrics.dropna(subset=["val_loss"])
         train_ax.plot(train.step, train.train_loss.rolling(10, min_periods=1).mean(), color=color, lw=0.8, label=name)
@@ -65,10 +66,10 @@ def main(argv=None) -> int:
     for src, dst in FIGURES.items():
         shrink(args.run / src, args.figures / dst)
     loss_curves(args.fleet, args.figures / "loss_curves.png")
-    print(pd.read_csv(args.run / "aic.csv")[["bottleneck", "mse", "aic_paper", "aic", "bic"]].to_string(index=False))
-    sweep = pd.read_csv(args.run / "resolution_sweep.csv")
-    print(sweep.sort_values(["f_score", "gamma"], ascending=[False, True]).head(1).to_string(index=False))
-    print(json.loads((args.run / "null_verdict.json").read_text())["statement"])
+    run = PhrenologyRun(args.run)
+    print(run.aic_table[["bottleneck", "mse", "aic_paper", "aic", "bic"]].to_string(index=False))
+    print(run.best.to_frame().T.to_string(index=False))
+    print(run.null_verdict["statement"])
     print(f"figures in {args.figures}: {sum(p.stat().st_size for p in args.figures.glob('*.png')) / 1e6:.2f} MB")
     return 0
 

@@ -8,11 +8,11 @@ layer × head grid with its best previous-token head opened: what a researcher s
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from analyze.phrenology.run import PhrenologyRun
 from tests.browser import Page, start_browser
 
 OUT = Path(__file__).parent / "screens"
@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     driver = start_browser()
     try:
         page = Page(driver, args.phrenology / "report.html")
-        shared = json.loads((args.phrenology / "findings.json").read_text())["shared_clusters"]
-        clusters = pd.read_csv(args.phrenology / "clusters.csv")
+        run = PhrenologyRun(args.phrenology)
+        shared, clusters = run.findings["shared_clusters"], run.clusters
         pick = clusters[clusters.cluster == shared[0]["cluster"]].head_id.iloc[0] if shared else clusters.head_id[0]
         offset = page.point_offset("projection", pick)
         page.hover("projection", offset)

@@ -52,6 +52,17 @@ def micro_fleet(tmp_path_factory, micro_config, nltk_data, cache_dir):
 
 
 @pytest.fixture(scope="session")
+def micro_fleet_bf16(tmp_path_factory, nltk_data, cache_dir):
+    """The micro fleet trained in bf16 mixed precision, one member at a time, in this process."""
+    from train.fleet import train_fleet
+
+    out = tmp_path_factory.mktemp("fleet") / "micro_bf16"
+    record = train_fleet(load_config(None, {**MICRO, "precision": "bf16-mixed"}), out, nltk_data, cache_dir,
+                         progress=False)
+    return out, record
+
+
+@pytest.fixture(scope="session")
 def gpt2_tokenizer():
     from train.tokenizer import load_gpt2_tokenizer
 

@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def existing_config(out: Path) -> dict | None:
     """The config stored in ``out/fleet.json``, so ``train fleet --out DIR`` resumes a fleet without its YAML."""
-    from train.checkpoints import read_fleet_record
+    from train.record import RECORD_FILE, FleetRecord
 
-    return read_fleet_record(out)["config"] if (out / "fleet.json").exists() else None
+    return FleetRecord.read(out).config if (out / RECORD_FILE).exists() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,12 +73,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {output}", file=sys.stderr)
         return 2
-    done = sum(m["status"] == "done" for m in record["models"])
-    print(f"fleet {out}: {done}/{len(record['models'])} models done")
-    for m in record["models"]:
-        print(f"  {m['dir']} seed {m['seed']}: {m['status']}, train loss {m.get('final_train_loss')}, "
-              f"val loss {m.get('final_val_loss')}")
-    return 0 if done == len(record["models"]) else 1
+    print(f"fleet {out}: {len(record.done)}/{record.n} models done")
+    for m in record.models:
+        print(f"  {m.dir} seed {m.seed}: {m.status.value}, train loss {m.final_train_loss}, "
+              f"val loss {m.final_val_loss}")
+    return 0 if len(record.done) == record.n else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Saving and loading trained toy models: atomic writes, strict JSON, ``load_toy_bridge`` and ``load_fleet``.
+"""Saving and loading trained toy models: checked weights, atomic checkpoints, ``load_toy_bridge``.
 
 A toy model directory holds ``config.json`` (the TransformerLens config plus the fleet config) and
 ``model.safetensors`` (the ``NativeModel`` state dict); it describes itself, as nanoGPT checkpoints do.
@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from train.errors import UserError
+from train.files import atomic_write, write_json
 from train.model import build_native_model, wrap_in_bridge
 
 TOY_MARKER = "toyheads"  # key in a toy model's config.json; HF model dirs do not have it
@@ -24,47 +23,6 @@ TOY_MARKER = "toyheads"  # key in a toy model's config.json; HF model dirs do no
 
 class CheckpointError(UserError, RuntimeError):
     """A checkpoint or model is missing, corrupt or of the wrong kind; the message names the file."""
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` then rename ``tmp`` onto ``path``: readers never see a half-written file.
-
-    The file gets the mode an ordinary ``open()`` would give it (0666 minus the umask), not mkstemp's 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def strict_json(obj: Any) -> Any:
-    """``obj`` with NaN and ±inf floats replaced by None: JSON has no NaN (``JSON.parse`` rejects it)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    return obj
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Strict JSON (NaN → null), written atomically."""
-    text = json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
-    atomic_write(path, lambda p: p.write_text(text))
 
 
 def save_toy_model(model_dir: Path, state: dict[str, torch.Tensor], tl_config: dict, fleet_config: dict,
@@ -100,20 +58,34 @@ def check_finite_state(weights: Path, state: dict[str, torch.Tensor]) -> None:
                               f"or restore the file")
 
 
-def load_native(model_dir: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The bare ``NativeModel`` of a toy model dir and its config.json, weights checked against the config."""
+def read_checked_weights(weights: Path, device: str | torch.device = "cpu",
+                         check_finite: bool = True) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors, or one line naming the file when it is missing, cut short, corrupt or (unless
+    the caller checked it already) holds NaN or inf. Every loader of weights reads through here."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    config = read_toy_config(model_dir)
-    weights = Path(model_dir) / "model.safetensors"
+    weights = Path(weights)
     if not weights.exists():
         raise CheckpointError(f"{weights} is missing (was this model's training finished?)")
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{weights} is corrupt or truncated ({err}); retrain this model or restore the file")
-    check_finite_state(weights, state)
+        raise CheckpointError(f"{weights} is corrupt or truncated ({err}); retrain this model or restore the "
+                              f"file") from err
+    if check_finite:
+        check_finite_state(weights, state)
+    return state
+
+
+def load_native(model_dir: Path, device: str | torch.device = "cpu",
+                check_finite: bool = True) -> tuple[torch.nn.Module, dict]:
+    """The bare ``NativeModel`` of a toy model dir and its config.json, weights checked against the config.
+    ``check_finite=False`` for weights a caller has already checked (``analyze.core.fleet.Fleet`` at open), so
+    no file is read twice for it."""
+    config = read_toy_config(model_dir)
+    weights = Path(model_dir) / "model.safetensors"
+    state = read_checked_weights(weights, device, check_finite)
     model = build_native_model(config["tl_config"]).to(device)
     try:
         model.load_state_dict(state, strict=True)
@@ -126,17 +98,6 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary name, then rename: a crash or a full disk mid-write leaves the previous
     checkpoint whole (a rename is atomic on one filesystem)."""
     atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
-
-
-def training_checkpoint_io():
-    """Lightning's checkpoint IO with atomic writes (``atomic_torch_save``)."""
-    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-
-    class AtomicCheckpointIO(TorchCheckpointIO):
-        def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-            atomic_torch_save(checkpoint, Path(path))
-
-    return AtomicCheckpointIO()
 
 
 def checkpoint_is_complete(path: Path) -> bool:
@@ -172,9 +133,9 @@ def member_name(index: int) -> str:
     return f"m{index:02d}"
 
 
-def load_toy_bridge(model_dir: str | Path, device: str | torch.device = "cpu"):
+def load_toy_bridge(model_dir: str | Path, device: str | torch.device = "cpu", check_finite: bool = True):
     """A ``TransformerBridge`` around a toy model dir's weights, with the GPT-2 tokenizer it was trained with."""
-    model, config = load_native(model_dir, device)
+    model, config = load_native(model_dir, device, check_finite)
     return wrap_in_bridge(model, config["tl_config"], model_name=member_name(config["index"]),
                           tokenizer=bridge_tokenizer())
 
@@ -192,20 +153,3 @@ def bridge_tokenizer():
     from train.tokenizer import load_gpt2_tokenizer
 
     return get_tokenizer_with_bos(load_gpt2_tokenizer())
-
-
-def load_fleet(fleet_dir: str | Path, device: str | torch.device = "cpu") -> list:
-    """Bridges for every finished model of a fleet, in index order (failed or unfinished ones are skipped)."""
-    fleet_dir = Path(fleet_dir)
-    record = read_fleet_record(fleet_dir)
-    return [load_toy_bridge(fleet_dir / m["dir"], device) for m in record["models"] if m["status"] == "done"]
-
-
-def read_fleet_record(fleet_dir: str | Path) -> dict:
-    path = Path(fleet_dir) / "fleet.json"
-    if not path.exists():
-        raise CheckpointError(f"{fleet_dir} is not a fleet (no fleet.json); train one with: python -m train fleet")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path} is corrupt: {err}") from err

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import fcntl
 import logging
 import os
@@ -24,13 +23,15 @@ import lightning as L
 import torch
 from tqdm.auto import tqdm
 
-from train.checkpoints import (atomic_write, read_fleet_record, save_toy_model, training_checkpoint_io,
-                               usable_checkpoint, write_json)
+from train.checkpoints import save_toy_model, usable_checkpoint
 from train.config import FleetConfig
 from train.data import tokenize_brown
 from train.errors import UserError
+from train.files import atomic_write, write_json
 from train.hardware import keep_freed_memory_in_heap, members_per_step, resolve_device
-from train.module import BrownWindows, FleetMember
+from train.group import GroupCheckpointIO, checkpoint_step
+from train.module import BrownWindows, FleetGroup
+from train.record import RECORD_FILE, FleetRecord, ModelEntry, Status, model_dir_name
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,12 @@ def fleet_lock(out: Path):
 
 class MetricsCSV(L.Callback):
     """Writes one member's ``metrics.csv`` (step, epoch, train_loss, val_loss, tokens_per_s); trims rows past a
-    resume point. ``suffix`` names the member's metrics in a group ("_3" → ``train_loss_3``), ``position`` its place
-    in the group; tokens_per_s counts this member's tokens."""
+    resume point. ``index`` is the member's fleet index (its val loss is logged as ``val_loss_<index>``),
+    ``position`` its place in the group; tokens_per_s counts this member's tokens."""
 
-    def __init__(self, path: Path, tokens_per_step: int, every_n_steps: int, suffix: str = "", position: int = 0):
+    def __init__(self, path: Path, tokens_per_step: int, every_n_steps: int, index: int, position: int):
         self.path, self.tokens_per_step, self.every = Path(path), tokens_per_step, every_n_steps
-        self.suffix, self.position = suffix, position
+        self.index, self.position = index, position
         self.rows: list[dict] = []
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -124,7 +125,7 @@ class MetricsCSV(L.Callback):
                      tokens_per_s=round(speed, 1))
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        name = f"val_loss{self.suffix}"
+        name = f"val_loss_{self.index}"
         if trainer.sanity_checking or name not in trainer.callback_metrics:
             return
         self._append(trainer.global_step, trainer.current_epoch, val_loss=float(trainer.callback_metrics[name]))
@@ -163,28 +164,24 @@ class FleetProgress(L.Callback):
             self.bar.set_postfix(model=models, loss=f"{float(trainer.callback_metrics['train_loss']):.3f}")
 
 
-def open_fleet(cfg: FleetConfig, out: Path) -> dict:
+def open_fleet(cfg: FleetConfig, out: Path) -> FleetRecord:
     """Read the fleet record at ``out``, or start a new one; refuse a fleet trained with another config."""
-    if (out / "fleet.json").exists():
-        record = read_fleet_record(out)
-        stored = {k: record["config"].get(k) for k in cfg.science_dict()}
+    if (out / RECORD_FILE).exists():
+        record = FleetRecord.read(out)
+        stored = {k: record.config.get(k) for k in cfg.science_dict()}
         diff = {k: (stored[k], v) for k, v in cfg.science_dict().items() if stored[k] != v}
         if diff:
             changes = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in sorted(diff.items()))
             raise FleetMismatch(f"{out} holds a fleet trained with another config ({changes}); "
                                 f"pass another --out or the same config")
-        record["config"] = cfg.to_dict()  # runtime fields (device, checkpoint frequency) may change
+        record.config = cfg.to_dict()  # runtime fields (device, checkpoint frequency) may change
         return record
     out.mkdir(parents=True, exist_ok=True)
-    return {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "config": cfg.to_dict(), "n": cfg.n, "seeds": [cfg.model_seed(i) for i in range(cfg.n)],
-        "models": [{"index": i, "dir": f"model_{i:02d}", "seed": cfg.model_seed(i), "status": "pending"}
-                   for i in range(cfg.n)],
-    }
+    return FleetRecord.new(cfg.to_dict(), [cfg.model_seed(i) for i in range(cfg.n)])
 
 
-def train_fleet(cfg: FleetConfig, out: str | Path, nltk_data=None, cache_dir=None, progress: bool = True) -> dict:
+def train_fleet(cfg: FleetConfig, out: str | Path, nltk_data=None, cache_dir=None,
+                progress: bool = True) -> FleetRecord:
     """Train (or resume) every unfinished model of the fleet at ``out``; return the fleet record.
 
     The run holds ``out/.lock``: a second run on the same dir is refused while this one lives.
@@ -194,136 +191,137 @@ def train_fleet(cfg: FleetConfig, out: str | Path, nltk_data=None, cache_dir=Non
         return _train_fleet(cfg, out, nltk_data, cache_dir, progress)
 
 
-def prepare_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir) -> tuple[dict, str, str, int]:
+def prepare_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir) -> tuple[FleetRecord, str, str, int]:
     """Open the fleet record, check and record the split, and resolve device, precision and members per step:
     ``(record, device, precision, members_per_step)``. Shared by the in-process and the Ray launcher."""
     record = open_fleet(cfg, out)
     device, precision = resolve_device(cfg.device, cfg.precision)
-    if cfg.precision == "auto" and record.get("device") == device and record.get("precision", precision) != precision:
+    if cfg.precision == "auto" and record.device == device and record.precision not in (None, precision):
         # auto measures the CPU; a resumed fleet keeps the precision it started in, so it resumes bit-identically
-        log.info("precision=auto: keeping %s, the precision %s started in", record["precision"], out)
-        precision = record["precision"]
+        log.info("precision=auto: keeping %s, the precision %s started in", record.precision, out)
+        precision = record.precision
     split, _, _ = tokenize_brown(cfg.heldout_fraction, nltk_data, cache_dir)
-    if record.get("split_sha256", split.sha256) != split.sha256:
-        raise FleetMismatch(f"{out} was trained on another Brown split (sha256 {record['split_sha256'][:12]}, "
+    if record.split_sha256 not in (None, split.sha256):
+        raise FleetMismatch(f"{out} was trained on another Brown split (sha256 {record.split_sha256[:12]}, "
                             f"now {split.sha256[:12]}); the corpus or tokenizer changed")
     write_json(out / "split.json", {"sha256": split.sha256, **split.to_dict()})
-    record.update(split_sha256=split.sha256, versions=library_versions(), device=device, precision=precision)
-    for entry in record["models"]:
-        if entry["status"] == "failed":
-            log.warning("model %d failed earlier (%s); it is not retrained", entry["index"], entry.get("error"))
-    pending = [e for e in record["models"] if e["status"] not in ("done", "failed")]
-    record["members_per_step"] = per_step = members_per_step(cfg, device, len(pending))
-    write_json(out / "fleet.json", record)
-    return record, device, precision, per_step
+    record.split_sha256, record.versions = split.sha256, library_versions()
+    record.device, record.precision = device, precision
+    for entry in record.with_status(Status.FAILED):
+        log.warning("model %d failed earlier (%s); it is not retrained", entry.index, entry.error)
+    record.members_per_step = members_per_step(cfg, device, len(record.unsettled))
+    record.write(out)
+    return record, device, precision, record.members_per_step
 
 
-def _train_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir, progress: bool) -> dict:
+def _train_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir, progress: bool) -> FleetRecord:
     record, device, precision, per_step = prepare_fleet(cfg, out, nltk_data, cache_dir)
     bar = tqdm(total=cfg.n * cfg.total_steps(), desc=f"fleet {out.name}", unit="step", disable=not progress,
                dynamic_ncols=True)
-    bar.update(sum(cfg.total_steps() for e in record["models"] if e["status"] in ("done", "failed")))
+    bar.update(cfg.total_steps() * (record.n - len(record.unsettled)))
     while True:
-        pending = [e for e in record["models"] if e["status"] not in ("done", "failed")]
+        pending = record.unsettled
         if not pending:
             break
         group = next_group(pending, per_step, out)
         for entry in group:
-            entry.update(status="running", error=None)
-        write_json(out / "fleet.json", record)
+            entry.update(status=Status.RUNNING, error=None)
+        record.write(out)
         try:
-            results = _train_members(cfg, [e["index"] for e in group], out, device, precision, bar, nltk_data,
-                                     cache_dir)
+            results = train_members(cfg, [e.index for e in group], out, device, precision, bar, nltk_data,
+                                    cache_dir)
         except BaseException as err:  # never leave "running" behind; "error" models are retried by a rerun
             # Ctrl-C: Lightning catches the KeyboardInterrupt, shuts down and raises SystemExit(1) instead
             interrupted = isinstance(err, (KeyboardInterrupt, SystemExit))
             for entry in group:
-                entry.update(status="interrupted" if interrupted else "error",
+                entry.update(status=Status.INTERRUPTED if interrupted else Status.ERROR,
                              error=None if interrupted else f"{type(err).__name__}: {err}")
-            write_json(out / "fleet.json", record)
+            record.write(out)
             if interrupted:
                 raise TrainingInterrupted(
-                    f"interrupted while training {', '.join(e['dir'] for e in group)}; rerun the same command (or "
+                    f"interrupted while training {', '.join(e.dir for e in group)}; rerun the same command (or "
                     f"python -m train fleet --out {out}) to resume from the last checkpoint") from None
             raise
         for entry, result in zip(group, results):
-            entry.update(result)
-        write_json(out / "fleet.json", record)
-        if not any(r["status"] in ("done", "failed") for r in results):
-            raise RuntimeError(f"models {[e['index'] for e in group]} stopped before the end without failing")
+            entry.update(**result)
+        record.write(out)
+        if not any(entry.status.settled for entry in group):
+            raise RuntimeError(f"models {[e.index for e in group]} stopped before the end without failing")
     bar.close()
     return record
 
 
-def next_group(pending: list[dict], per_step: int, out: Path) -> list[dict]:
+def next_group(pending: list[ModelEntry], per_step: int, out: Path) -> list[ModelEntry]:
     """The first pending model and the next pending ones at the same training step, up to ``per_step``: members
     trained together must share their progress (each resumes from its own last.ckpt)."""
-    from train.group import checkpoint_step
-
-    first_step = checkpoint_step(out / pending[0]["dir"])
+    first_step = checkpoint_step(out / pending[0].dir)
     group = [pending[0]]
     for entry in pending[1:]:
         if len(group) == per_step:
             break
-        if checkpoint_step(out / entry["dir"]) == first_step:
+        if checkpoint_step(out / entry.dir) == first_step:
             group.append(entry)
     return group
 
 
-def _train_members(cfg: FleetConfig, indices: list[int], out: Path, device: str, precision: str, bar: tqdm | None,
-                   nltk_data, cache_dir, extra_callbacks=()) -> list[dict]:
-    """Fit one model (FleetMember, today's path) or a group (FleetGroup) with Lightning, resuming from the
-    members' ``last.ckpt`` if a previous run was killed; one result dict per member."""
-    from train.group import FleetGroup, GroupCheckpointIO, GroupWindows
-
+def train_members(cfg: FleetConfig, indices: list[int], out: Path, device: str, precision: str, bar: tqdm | None,
+                  nltk_data, cache_dir, extra_callbacks=()) -> list[dict]:
+    """Fit the fleet members ``indices`` as one ``FleetGroup`` (one member: a group of one) with Lightning,
+    resuming from their ``last.ckpt`` if a previous run was killed; one result dict per member (``ModelEntry``
+    fields). The in-process loop and the Ray launcher's tasks both train through here."""
     if device == "cpu":
         keep_freed_memory_in_heap()
-    single = len(indices) == 1
-    dirs = [out / f"model_{i:02d}" for i in indices]
+    dirs = [out / model_dir_name(i) for i in indices]
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.model_seed(indices[0]), workers=True, verbose=False)
-    if single:
-        module, data = FleetMember(cfg.to_dict(), indices[0]), BrownWindows(cfg.to_dict(), indices[0], nltk_data, cache_dir)
-    else:
-        module, data = FleetGroup(cfg.to_dict(), indices), GroupWindows(cfg.to_dict(), indices, nltk_data, cache_dir)
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=dirs[0] if single else out / ".group", save_last=True,
-                                                     save_top_k=0, every_n_train_steps=cfg.checkpoint_every_n_steps)
-    metrics = [MetricsCSV(d / "metrics.csv", cfg.batch_size * cfg.n_ctx, cfg.log_every_n_steps,
-                          "" if single else f"_{i}", k) for k, (i, d) in enumerate(zip(indices, dirs))]
+    module, data = FleetGroup(cfg.to_dict(), indices), BrownWindows(cfg.to_dict(), indices, nltk_data, cache_dir)
+    # the checkpoint callback's own path is unused: GroupCheckpointIO writes each member's model_XX/last.ckpt
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=dirs[0], save_last=True, save_top_k=0,
+                                                     every_n_train_steps=cfg.checkpoint_every_n_steps)
+    metrics = [MetricsCSV(d / "metrics.csv", cfg.batch_size * cfg.n_ctx, cfg.log_every_n_steps, i, k)
+               for k, (i, d) in enumerate(zip(indices, dirs))]
     progress = FleetProgress(bar, indices)
     trainer = L.Trainer(
         accelerator=device, devices=1, precision=precision, max_epochs=cfg.epochs, logger=False,
-        callbacks=[checkpoint, *metrics, progress, *extra_callbacks], plugins=[training_checkpoint_io() if single else GroupCheckpointIO(cfg.to_dict(), indices, dirs)],
+        callbacks=[checkpoint, *metrics, progress, *extra_callbacks],
+        plugins=[GroupCheckpointIO(cfg.to_dict(), indices, dirs)],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=cfg.log_every_n_steps, reload_dataloaders_every_n_epochs=1, deterministic=True,
     )
-    resume = dirs[0] / "last.ckpt"
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=usable_checkpoint(dirs[0], log) if single else
-                (resume if resume.exists() else None))
+    trainer.fit(module, datamodule=data, ckpt_path=resume_point(dirs))
     seconds = round(time.perf_counter() - started, 1)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    nonfinite = ({indices[0]: module.nonfinite_step} if single and module.nonfinite_step is not None
-                 else {} if single else module.nonfinite)
-    finished = not nonfinite and trainer.global_step == cfg.total_steps()
+    finished = not module.nonfinite and trainer.global_step == cfg.total_steps()
     if finished:
-        trainer.save_checkpoint(resume)  # the final state, so a finished model can also be trained further
+        trainer.save_checkpoint(dirs[0] / "last.ckpt")  # the final state, so a finished model can train further
     results = []
     for k, (index, model_dir) in enumerate(zip(indices, dirs)):
-        suffix = "" if single else f"_{index}"
         last = module.last_losses
         result = {"steps": trainer.global_step, "final_train_loss": None if last is None else float(last[k]),
-                  "final_val_loss": metrics.get(f"val_loss{suffix}"), "resumed_from_step": progress.start_step,
+                  "final_val_loss": metrics.get(f"val_loss_{index}"), "resumed_from_step": progress.start_step,
                   "train_seconds_last_run": seconds, "trained_with": [int(i) for i in indices], "precision": precision}
-        if index in nonfinite:
-            message = f"non-finite loss at step {nonfinite[index]}; last good checkpoint kept in {model_dir / 'last.ckpt'}"
+        if index in module.nonfinite:
+            message = (f"non-finite loss at step {module.nonfinite[index]}; last good checkpoint kept in "
+                       f"{model_dir / 'last.ckpt'}")
             log.error("model %d: %s", index, message)
-            results.append({**result, "status": "failed", "error": message})
+            results.append({**result, "status": Status.FAILED, "error": message})
         elif finished:
-            state = module.model.state_dict() if single else module.member_state_dict(k)
-            save_toy_model(model_dir, state, cfg.tl_config(index), cfg.to_dict(), index)
-            results.append({**result, "status": "done", "error": None})
+            save_toy_model(model_dir, module.member_state_dict(k), cfg.tl_config(index), cfg.to_dict(), index)
+            results.append({**result, "status": Status.DONE, "error": None})
         else:  # its group stopped for another member: it resumes from its last checkpoint in the next group
-            results.append({**result, "status": "pending", "error": None})
+            results.append({**result, "status": Status.PENDING, "error": None})
     return results
+
+
+def resume_point(dirs: list[Path]) -> Path | None:
+    """The checkpoint a group resumes from (GroupCheckpointIO reads every member's), or None to start afresh. The
+    members were grouped at one step (``next_group``): all have a complete checkpoint or none has. A checkpoint
+    cut short is moved aside by ``usable_checkpoint``, which says so; that member then trains alone from step 0."""
+    usable = [usable_checkpoint(d, log) for d in dirs]
+    if all(p is None for p in usable):
+        return None
+    if any(p is None for p in usable):
+        raise RuntimeError(f"members {[d.name for d in dirs]} were grouped but not all have a checkpoint")
+    return usable[0]

@@ -2,7 +2,7 @@
 
 Fleet members are independent jobs, so each Ray task trains one group of them (one member, or
 ``members_per_step`` of them batched) with the same Lightning code as the in-process path
-(``train.fleet._train_members``): the same seeds, data and order, so the same weights; each member resumes from
+(``train.fleet.train_members``): the same seeds, data and order, so the same weights; each member resumes from
 its own ``last.ckpt``. A task asks for one GPU where the cluster has GPUs, else for CPUs. The driver holds the
 fleet's lock, writes ``fleet.json`` as tasks report back, and draws one fleet-wide progress bar fed by the
 workers' step counts. A task that raises marks its members ``error`` (with the message) while the others finish.
@@ -14,14 +14,13 @@ Ray is imported only here, so the default install does not need it (``pip instal
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from train.checkpoints import write_json
 from train.config import FleetConfig
 from train.errors import UserError
+from train.record import FleetRecord, Status
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def _train_group_task(cfg_dict: dict, indices: list[int], out: str, device: str,
     import lightning as L
     import torch
 
-    from train.fleet import _train_members
+    from train.fleet import train_members
     from train.logs import setup_logging
 
     setup_logging()  # quiet Lightning's banners in the worker as on the driver
@@ -78,12 +77,12 @@ def _train_group_task(cfg_dict: dict, indices: list[int], out: str, device: str,
                 counter.report.remote(indices, trainer.global_step)
 
     cfg = FleetConfig(**cfg_dict)
-    return _train_members(cfg, indices, Path(out), device, precision, None, nltk_data, cache_dir,
+    return train_members(cfg, indices, Path(out), device, precision, None, nltk_data, cache_dir,
                           extra_callbacks=[RayProgress()])
 
 
 def train_fleet_ray(cfg: FleetConfig, out: Path, nltk_data=None, cache_dir=None, progress: bool = True,
-                    address: str | None = None, cpus_per_task: int | None = None) -> dict:
+                    address: str | None = None, cpus_per_task: int | None = None) -> FleetRecord:
     """Train every unfinished member of the fleet at ``out`` as Ray tasks; return the fleet record."""
     from train.fleet import fleet_lock, next_group, prepare_fleet
 
@@ -104,7 +103,7 @@ def train_fleet_ray(cfg: FleetConfig, out: Path, nltk_data=None, cache_dir=None,
                 ray.shutdown()
 
 
-def _run(ray, cfg, out, nltk_data, cache_dir, progress, cpus_per_task, prepare_fleet, next_group) -> dict:
+def _run(ray, cfg, out, nltk_data, cache_dir, progress, cpus_per_task, prepare_fleet, next_group) -> FleetRecord:
     record, device_on_driver, precision, per_step = prepare_fleet(cfg, out, nltk_data, cache_dir)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     device = "cuda" if gpus else "cpu"
@@ -117,21 +116,19 @@ def _run(ray, cfg, out, nltk_data, cache_dir, progress, cpus_per_task, prepare_f
     remote = ray.remote(max_retries=0, **options)(_train_group_task)
     counter = _progress_actor(ray).remote()
 
-    finished = sum(cfg.total_steps() for e in record["models"] if e["status"] in ("done", "failed"))
+    finished = cfg.total_steps() * (record.n - len(record.unsettled))
     bar = tqdm(total=cfg.n * cfg.total_steps(), initial=finished, desc=f"fleet {out.name} (ray)", unit="step",
                disable=not progress, dynamic_ncols=True)
-    # A round submits every pending member; members that come back "pending" (their group stopped because another
-    # member's loss blew up) go to the next round, from their own checkpoints.
-    while True:
-        pending = [e for e in record["models"] if e["status"] in ("pending", "running", "interrupted")]
-        if not pending:
-            break
-        settled = lambda: sum(e["status"] in ("done", "failed", "error") for e in record["models"])  # noqa: E731
-        done_before = settled()
+    # The first round submits every unsettled member (errors of an earlier run are retried, as in-process); members
+    # that come back pending (their group stopped because another member's loss blew up) go to the next round, from
+    # their own checkpoints. A member whose task raises in this run stays "error" until the next run.
+    pending = record.unsettled
+    while pending:
         _round(ray, remote, counter, cfg, record, pending, out, device, precision, nltk_data, cache_dir, threads,
                per_step, next_group, bar, finished)
-        if settled() == done_before:
+        if not any(e.status.settled or e.status == Status.ERROR for e in pending):
             raise RuntimeError("a round of Ray tasks finished no member")
+        pending = [e for e in pending if e.status == Status.PENDING]
     bar.close()
     return record
 
@@ -146,12 +143,12 @@ def _round(ray, remote, counter, cfg, record, pending, out, device, precision, n
     tasks = {}
     for group in groups:
         for entry in group:
-            entry.update(status="running", error=None)
-        ref = remote.remote(cfg.to_dict(), [e["index"] for e in group], str(out), device, precision,
+            entry.update(status=Status.RUNNING, error=None)
+        ref = remote.remote(cfg.to_dict(), [e.index for e in group], str(out), device, precision,
                             None if nltk_data is None else str(nltk_data), None if cache_dir is None else str(cache_dir),
                             counter, threads)
         tasks[ref] = group
-    write_json(out / "fleet.json", record)
+    record.write(out)
     waiting = list(tasks)
     while waiting:
         ready, waiting = ray.wait(waiting, num_returns=1, timeout=1.0)
@@ -164,9 +161,9 @@ def _round(ray, remote, counter, cfg, record, pending, out, device, precision, n
             except Exception as err:  # noqa: BLE001 - the task's own exception, reported per member
                 cause = getattr(err, "cause", None) or err
                 for entry in group:
-                    entry.update(status="error", error=f"{type(cause).__name__}: {cause}")
-                log.error("models %s: %s", [e["index"] for e in group], cause)
+                    entry.update(status=Status.ERROR, error=f"{type(cause).__name__}: {cause}")
+                log.error("models %s: %s", [e.index for e in group], cause)
             else:
                 for entry, result in zip(group, results):
-                    entry.update(result)
-            write_json(out / "fleet.json", record)
+                    entry.update(**result)
+            record.write(out)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import shutil
 from pathlib import Path
+
+from train.files import atomic_dir
 
 GPT2_VOCAB_SIZE = 50_257
 
@@ -35,9 +35,7 @@ def load_gpt2_tokenizer():
         encoder, merges = gpt2_files()
         # transformers 5 takes vocab=/merges=; the old vocab_file= keywords silently give an empty vocabulary.
         built = GPT2TokenizerFast(vocab=str(encoder), merges=str(merges))
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        built.save_pretrained(str(tmp))
-        os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
+        atomic_dir(folder, lambda tmp: built.save_pretrained(str(tmp)))
     tokenizer = GPT2TokenizerFast.from_pretrained(str(folder))
     if len(tokenizer) != GPT2_VOCAB_SIZE:
         raise RuntimeError(f"GPT-2 tokenizer in {folder} has {len(tokenizer)} tokens, expected "

@@ -197,7 +197,7 @@ def probe_table(spec_text: str, out: Path, cfg, nltk_data, cache_dir, device, la
                 progress: bool = False) -> tuple[pd.DataFrame, dict]:
     """A probe run's table and record: reused when ``out`` holds a run of the same weights (fingerprint), config
     and families that covers ``layers``; else computed there for those layers only."""
-    from analyze.core.models import fingerprint
+    from analyze.core.spec import fingerprint
     from analyze.probes.registry import family_names
     from analyze.probes.runner import reusable_probe_run, run_probes
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from analyze.core.spec import ModelSpec, default_device, fingerprint
-from train.checkpoints import (CheckpointError, check_finite_state, load_toy_bridge, member_name, read_fleet_record,
-                               read_toy_config)
+from train.checkpoints import CheckpointError, load_toy_bridge, read_checked_weights, read_toy_config
 from train.config import FleetConfig
 from train.corpus import PROJECT_ROOT
 from train.errors import UserError
+from train.record import RECORD_FILE, FleetRecord, ModelEntry, Status
 
 
 class FleetError(UserError, ValueError):
@@ -22,14 +22,10 @@ class FleetError(UserError, ValueError):
 
 def latest_fleet(root: Path = PROJECT_ROOT / "checkpoints") -> Path:
     """The fleet under ``root`` whose fleet.json was written last."""
-    records = sorted(Path(root).glob("*/fleet.json"), key=lambda p: p.stat().st_mtime)
+    records = sorted(Path(root).glob(f"*/{RECORD_FILE}"), key=lambda p: p.stat().st_mtime)
     if not records:
         raise FleetError(f"no fleet under {root}; train one first: python -m train fleet --config configs/tiny.yaml")
     return records[-1].parent
-
-
-def unfinished_models(record: dict) -> list[dict]:
-    return [m for m in record["models"] if m["status"] != "done"]
 
 
 class Fleet:
@@ -47,34 +43,37 @@ class Fleet:
         if not self.path.is_dir():
             raise FleetError(f"fleet dir {self.path} does not exist; train one with: python -m train fleet")
         try:
-            self.record = read_fleet_record(self.path)
+            self.record = FleetRecord.read(self.path)
         except CheckpointError as err:
             raise FleetError(str(err)) from err
-        self.config = FleetConfig(**self.record["config"])
-        self.missing = unfinished_models(self.record)
+        self.config = FleetConfig(**self.record.config)
+        self.missing = [m for m in self.record.models if m.status != Status.DONE]
         if self.missing and not allow_partial:
             raise FleetError(f"fleet {self.path} is not finished: {describe_missing(self.missing)}; "
                              f"{advice(self.path, self.missing)}, or pass --allow-partial to analyse the "
                              f"finished models only")
-        self.models = [m for m in self.record["models"] if m["status"] == "done"]
+        self.models = self.record.done
         if not self.models:
             raise FleetError(f"fleet {self.path} has no finished model; {advice(self.path, self.missing)}")
         science = self.config.science_dict()
         for m in self.models:
-            stored = FleetConfig(**read_toy_config(self.path / m["dir"])["fleet_config"]).science_dict()
+            stored = FleetConfig(**read_toy_config(self.path / m.dir)["fleet_config"]).science_dict()
             if stored != science:
                 keys = sorted(k for k in science if stored.get(k) != science[k])
-                raise FleetError(f"fleet {self.path} mixes configs: {m['dir']} differs from fleet.json in "
+                raise FleetError(f"fleet {self.path} mixes configs: {m.dir} differs from fleet.json in "
                                  f"{', '.join(keys)}; analyse fleets of one config")
-            check_finite_weights(self.path / m["dir"] / "model.safetensors")
+            try:  # read once here, before any output is written; the bridges then load without a second check
+                read_checked_weights(self.path / m.dir / "model.safetensors")
+            except CheckpointError as err:
+                raise FleetError(str(err)) from err
 
     @property
     def names(self) -> list[str]:
-        return [member_name(m["index"]) for m in self.models]
+        return [m.name for m in self.models]
 
     @property
     def missing_names(self) -> list[str]:
-        return [member_name(m["index"]) for m in self.missing]
+        return [m.name for m in self.missing]
 
     @property
     def n_ctx(self) -> int:
@@ -85,17 +84,18 @@ class Fleet:
         return self.config.heldout_fraction
 
     def specs(self) -> list[ModelSpec]:
-        return [ModelSpec(name, str(self.path / m["dir"]), "toy") for name, m in zip(self.names, self.models)]
+        return [ModelSpec(m.name, str(self.path / m.dir), "toy") for m in self.models]
 
     def fingerprint(self) -> str:
         """A hash of the finished models' weights (and the data split): changes when any model's weights do,
         so cached analysis steps and runs that read this fleet are redone."""
         weights = fingerprint(self.specs())
-        return hashlib.sha256(json.dumps([self.record.get("split_sha256", ""), weights]).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps([self.record.split_sha256 or "", weights]).encode()).hexdigest()[:16]
 
     def bridge(self, index_in_fleet: int):
         """Model ``index_in_fleet``'s TransformerBridge (weights checked finite when the fleet was opened)."""
-        return load_toy_bridge(self.specs()[index_in_fleet].source, self.device or default_device())
+        return load_toy_bridge(self.specs()[index_in_fleet].source, self.device or default_device(),
+                               check_finite=False)
 
     def bridges(self, progress: bool = False):
         """Yield ``(name, bridge)`` one model at a time (a paper fleet of bridges would hold 9 × 110 MB)."""
@@ -109,27 +109,13 @@ class Fleet:
         return load_gpt2_tokenizer()
 
 
-def describe_missing(missing: list[dict]) -> str:
-    parts = []
-    for m in missing:
-        error = f": {m['error']}" if m.get("error") else ""
-        parts.append(f"{m['dir']} ({m['status']}{error})")
-    return ", ".join(parts)
+def describe_missing(missing: list[ModelEntry]) -> str:
+    return ", ".join(f"{m.dir} ({m.status.value}{f': {m.error}' if m.error else ''})" for m in missing)
 
 
-def advice(path: Path, missing: list[dict]) -> str:
+def advice(path: Path, missing: list[ModelEntry]) -> str:
     """A command that works: unfinished models resume with ``train fleet --out``; failed ones need a new config."""
-    if any(m["status"] != "failed" for m in missing):
+    if any(m.status != Status.FAILED for m in missing):
         return f"finish it with: python -m train fleet --out {path}"
     return "failed models do not recover on a rerun (same data, same divergence); train a new fleet with another config"
 
-
-def check_finite_weights(path: Path) -> None:
-    """Refuse, before any output is written, a model whose tensors hold NaN or inf (a header-intact file)."""
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(path))
-    except Exception as err:  # noqa: BLE001 - missing, truncated or corrupt: one line naming the file
-        raise FleetError(f"{path} cannot be read ({err}); retrain this model or restore the file") from err
-    check_finite_state(path, state)

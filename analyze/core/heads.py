@@ -4,7 +4,6 @@ model, ``art.self`` for one of the paper's artificial heads. Arrays of heads are
 
 from __future__ import annotations
 
-from train.checkpoints import member_name  # noqa: F401 - re-exported: "m03" for fleet member 3
 from train.config import ConfigError
 
 ARTIFICIAL_HEADS = ("art.self", "art.uniform_prev", "art.self_prev")

@@ -22,17 +22,16 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import torch
 
-from analyze.core.spec import ModelSpec, default_device, fingerprint, weight_files  # noqa: F401 - re-exported
-from train.checkpoints import TOY_MARKER, CheckpointError, check_finite_state, load_toy_bridge, read_toy_config
-from train.corpus import PROJECT_ROOT
+from analyze.core.spec import ModelSpec, default_device
+from train.checkpoints import TOY_MARKER, CheckpointError, load_toy_bridge, read_checked_weights, read_toy_config
+from train.data import DEFAULT_CACHE_DIR
+from train.files import atomic_dir
 
 log = logging.getLogger(__name__)
-DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 CONVERTED_MARKER = "converted_from.json"  # in a dir made by convert_gguf: the model's name and its source file
 
 
@@ -109,10 +108,8 @@ def load_model(spec: ModelSpec | str | Path, device: str | torch.device | None =
 
 def check_finite(path: Path) -> None:
     """A one-line error naming the file and tensor when a Hugging Face dir's weights hold NaN or inf."""
-    from safetensors.torch import load_file
-
     for weights in sorted(path.glob("*.safetensors")):
-        check_finite_state(weights, load_file(str(weights)))
+        read_checked_weights(weights)
 
 
 def load_tokenizer(spec: ModelSpec):
@@ -232,10 +229,11 @@ def convert_gguf(path: Path, cache_dir: Path | None = None) -> Path:
     model.hf_quantizer = None
     model.config.__dict__.pop("quantization_config", None)
     model.is_quantized = False
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / CONVERTED_MARKER).write_text(json.dumps({"name": gguf_model_name(path), "gguf": str(path)}))
-    os.replace(tmp, out)  # atomic: a half-written conversion is never used
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / CONVERTED_MARKER).write_text(json.dumps({"name": gguf_model_name(path), "gguf": str(path)}))
+
+    atomic_dir(out, write)  # a half-written conversion is never used
     return out

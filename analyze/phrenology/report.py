@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
 from analyze.core.html import Section
-from train.checkpoints import write_json
+from train.files import write_json
 
 PAPER_AIC_NOTE = (
     "The paper's criterion 2k − 2 ln(MSE), with k the bottleneck width, is not a likelihood-based AIC: ln(MSE) "
@@ -69,7 +68,7 @@ def page_data(fleet, run, verdict: dict) -> tuple[dict, list[dict]]:
     heads += [{"id": a, "model": "artificial", "cluster": None, "description": describe(art[i].mean(axis=0)),
                "artificial": True} for i, a in enumerate(art_ids)]
     every, every_ids = np.concatenate([patterns, art]), ids + art_ids
-    projection = pd.read_csv(run.file("embedding.csv"))
+    projection = run.embedding
     shared = shared_clusters(patterns, clusters, models)
     data = {
         "kind": "phrenology", "n_models": len(set(models)),
@@ -105,7 +104,7 @@ def build_report(fleet, cfg, run, warnings: list[str] = ()) -> None:
     out = run.path
     chosen = run.chosen_bottleneck
     best = run.best
-    verdict = json.loads((out / "null_verdict.json").read_text())
+    verdict = run.null_verdict
     knock = run.knockout_prompt
     data, shared = page_data(fleet, run, verdict)
     fig = lambda name: out / name  # noqa: E731
@@ -117,7 +116,7 @@ def build_report(fleet, cfg, run, warnings: list[str] = ()) -> None:
         Section("Head distances (§2.1.4)",
                 figures=[(fig("fig_distances_model_order.png"), "Fig. 7: distances in model/head order"),
                          (fig("fig_distances_cluster_order.png"), "Fig. 2: distances in cluster order")]),
-        Section("PCA components (§2.1.6)", tables=[pd.read_csv(out / "pca.csv")],
+        Section("PCA components (§2.1.6)", tables=[run.pca_table],
                 figures=[(fig("fig_pca_components.png"), "Figs. 9-10: components over the first prompts")]),
         Section("Attention to the first token (§2.1.7)",
                 figures=[(fig("fig_first_token.png"), "Fig. 11: tokens placed by how each head attends to token 0")]),
@@ -153,13 +152,13 @@ def build_report(fleet, cfg, run, warnings: list[str] = ()) -> None:
                                 figures=[(p, p.stem) for p in extra]))
     notes = list(warnings)
     if fleet.missing:
-        notes.insert(0, f"Partial fleet: {len(fleet.missing)} of {len(fleet.record['models'])} models are missing "
+        notes.insert(0, f"Partial fleet: {len(fleet.missing)} of {fleet.record.n} models are missing "
                         f"from this analysis ({', '.join(fleet.missing_names)}: "
-                        f"{', '.join(m['status'] for m in fleet.missing)}).")
-    write_json(out / "findings.json", {"shared_clusters": shared, "null_verdict": verdict})
+                        f"{', '.join(m.status.value for m in fleet.missing)}).")
+    write_json(run.file("findings.json"), {"shared_clusters": shared, "null_verdict": verdict})
     write_page(out / "report.html", f"Attention phrenology: {fleet.path.name}", data,
                finding_html(shared, data["n_models"], verdict), sections,
-               {"phrenology": asdict(cfg), "fleet": fleet.record["config"]}, warning="<br>".join(html.escape(n) for n in notes))
+               {"phrenology": asdict(cfg), "fleet": fleet.record.config}, warning="<br>".join(html.escape(n) for n in notes))
 
 
 def step(ctx) -> None:

@@ -127,6 +127,27 @@ class PhrenologyRun:
         return json.loads(self.file("knockout_prompt.json").read_text())
 
     @cached_property
+    def null_verdict(self) -> dict:
+        """The shuffled-heads null's verdict on the chosen clustering (``stability``)."""
+        return json.loads(self.file("null_verdict.json").read_text())
+
+    # --- projections, report ---
+    @cached_property
+    def embedding(self) -> pd.DataFrame:
+        """``head_id``, ``method`` (pca, tsne, umap), ``x``, ``y``, ``artificial``."""
+        return pd.read_csv(self.file("embedding.csv"))
+
+    @cached_property
+    def pca_table(self) -> pd.DataFrame:
+        """``component``, ``explained_variance_ratio``."""
+        return pd.read_csv(self.file("pca.csv"))
+
+    @cached_property
+    def findings(self) -> dict:
+        """The report's findings: ``shared_clusters`` and the ``null_verdict``."""
+        return json.loads(self.file("findings.json").read_text())
+
+    @cached_property
     def config(self) -> dict:
         """The run's ``config.json``: the phrenology config, the fleet and its fingerprint."""
         return json.loads(self.file("config.json").read_text())

@@ -79,7 +79,7 @@ def null_baseline(codes: np.ndarray, models: np.ndarray, k: int, n_gammas: int, 
 
 def step(ctx) -> None:
     from analyze.phrenology import plots
-    from train.checkpoints import write_json
+    from train.files import write_json
 
     run, cfg, out = ctx.run, ctx.cfg, ctx.out
     codes, models = run.codes, run.models

@@ -26,7 +26,7 @@ from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs, Repo
 from analyze.probes.named_heads import NAMED, named_head_extras
 from analyze.probes.registry import families as registered_families
 from analyze.probes.words import WordLists, load_word_lists
-from train.checkpoints import atomic_write, write_json
+from train.files import atomic_write, write_json
 from train.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,8 @@ def run_probes(model_spec: str, families: set[str] | list[str], pairs_path, cfg:
     """Probe every model ``model_spec`` names (the heads of ``layers``, default all); write probes.csv,
     probes.json (with the weights' fingerprint, the config, the layers and each family's seconds), figures and
     report.html."""
-    from analyze.core.models import check_layers, fingerprint, model_config
+    from analyze.core.models import check_layers, model_config
+    from analyze.core.spec import fingerprint
 
     order = [f for f in registered_families() if f in set(families)]
     specs = resolve_models(model_spec, allow_partial=allow_partial, cache_dir=cache_dir)

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.checkpoints import save_toy_model, write_json
+from train.checkpoints import save_toy_model
 from train.config import load_config
 from train.model import build_native_model
+from train.record import FleetRecord, ModelEntry, Status
 
 SHAPE = dict(n_heads=2, d_model=64, d_head=32, d_mlp=64, n_ctx=16)
 
@@ -46,8 +47,8 @@ def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, se
             attn.k.weight.copy_(torch.tensor(k, dtype=torch.float32))
             attn.q.bias.zero_()
             attn.k.bias.zero_()
-        save_toy_model(out / f"model_{i:02d}", model.state_dict(), cfg.tl_config(i), cfg.to_dict(), i)
-        models.append({"index": i, "dir": f"model_{i:02d}", "seed": cfg.model_seed(i), "status": "done"})
-    write_json(out / "fleet.json", {"config": cfg.to_dict(), "n": n_models, "models": models,
-                                    "split_sha256": "constructed"})
+        entry = ModelEntry(index=i, seed=cfg.model_seed(i), status=Status.DONE)
+        save_toy_model(out / entry.dir, model.state_dict(), cfg.tl_config(i), cfg.to_dict(), i)
+        models.append(entry)
+    FleetRecord(config=cfg.to_dict(), models=models, split_sha256="constructed").write(out)
     return out

@@ -15,10 +15,12 @@ import torch
 from safetensors.torch import load_file
 
 from train.__main__ import main
-from train.checkpoints import CheckpointError, load_fleet, load_native, load_toy_bridge
+from train.checkpoints import CheckpointError, load_native, load_toy_bridge
 from train.config import load_config
 from train.fleet import FleetMismatch, train_fleet
-from train.module import FleetMember, next_token_loss
+from train.group import load_member
+from train.module import FleetGroup
+from train.record import FleetRecord, Status, load_fleet, model_dir_name
 from tests.conftest import MICRO
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +51,9 @@ def test_saved_models_load_as_bridges_with_the_trained_logits(micro_fleet):
     assert len(bridges) == 2
     x = torch.randint(0, 50_257, (2, 16))
     for i, bridge in enumerate(bridges):
-        module = FleetMember.load_from_checkpoint(out / f"model_{i:02d}" / "last.ckpt", map_location="cpu")
+        module = load_member(out / model_dir_name(i))
         with torch.no_grad():
-            torch.testing.assert_close(bridge(x), module(x), rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(bridge(x), module(x[None])[0], rtol=1e-4, atol=1e-4)
         _, cache = bridge.run_with_cache(x)
         pattern = cache["blocks.0.attn.hook_pattern"]  # [batch, head, query, key]
         assert pattern.shape == (2, 2, 16, 16)
@@ -91,8 +93,8 @@ def test_killed_fleet_resumes_and_skips_finished_models(micro_fleet, micro_confi
     resumed_cfg = load_config(None, {**MICRO, "checkpoint_every_n_steps": 2})
     record = train_fleet(resumed_cfg, out, nltk_data, cache_dir, progress=False)
     assert (out / "model_00" / "model.safetensors").stat().st_mtime_ns == finished_at  # not redone
-    m1 = record["models"][1]
-    assert m1["status"] == "done" and 0 < m1["resumed_from_step"] < 32 and m1["steps"] == 32
+    m1 = record.models[1]
+    assert m1.status == Status.DONE and 0 < m1.resumed_from_step < 32 and m1.steps == 32
     steps = pd.read_csv(out / "model_01" / "metrics.csv").query("train_loss == train_loss").step
     assert steps.is_monotonic_increasing and steps.is_unique
     a = load_file(out / "model_01" / "model.safetensors")
@@ -112,8 +114,8 @@ def test_other_config_in_same_dir_is_refused(micro_fleet, nltk_data, cache_dir):
 def test_nonfinite_loss_stops_the_model_and_keeps_a_good_checkpoint(nltk_data, cache_dir, tmp_path):
     cfg = load_config(None, {**MICRO, "n": 1, "lr": 1e30, "weight_decay": 0.0})
     record = train_fleet(cfg, tmp_path / "nan", nltk_data, cache_dir, progress=False)
-    m = record["models"][0]
-    assert m["status"] == "failed" and "non-finite loss" in m["error"]
+    m = record.models[0]
+    assert m.status == Status.FAILED and "non-finite loss" in m.error
 
     def no_nan(constant):
         raise AssertionError(f"fleet.json holds {constant}, which strict JSON parsers reject")
@@ -176,7 +178,7 @@ def test_a_run_that_raises_marks_its_model_error_not_running(nltk_data, cache_di
     def broken(self):
         raise RuntimeError("optimizer exploded")
 
-    monkeypatch.setattr(FleetMember, "configure_optimizers", broken)
+    monkeypatch.setattr(FleetGroup, "configure_optimizers", broken)
     with pytest.raises(RuntimeError, match="optimizer exploded"):
         train_fleet(load_config(None, {**MICRO, "n": 1}), tmp_path / "f", nltk_data, cache_dir, progress=False)
     model = json.loads((tmp_path / "f" / "fleet.json").read_text())["models"][0]
@@ -215,19 +217,19 @@ def test_kill_between_checkpoint_and_validation_keeps_the_validation_row(micro_f
                                                                           tmp_path, monkeypatch):
     """The checkpoint at an epoch's last step is written before that epoch's validation; a run dying in between
     used to resume past the validation. The resumed run now writes the missing row, with the same value."""
-    original = FleetMember.validation_step
+    original = FleetGroup.validation_step
 
     def dies_in_first_validation(self, tokens, batch_idx):
         if self.current_epoch == 0:
             raise RuntimeError("killed before the first validation")
         return original(self, tokens, batch_idx)
 
-    monkeypatch.setattr(FleetMember, "validation_step", dies_in_first_validation)
+    monkeypatch.setattr(FleetGroup, "validation_step", dies_in_first_validation)
     cfg = load_config(None, {**MICRO, "n": 1})
     with pytest.raises(RuntimeError, match="killed"):
         train_fleet(cfg, tmp_path / "f", nltk_data, cache_dir, progress=False)
     assert json.loads((tmp_path / "f" / "fleet.json").read_text())["models"][0]["status"] == "error"
-    monkeypatch.setattr(FleetMember, "validation_step", original)
+    monkeypatch.setattr(FleetGroup, "validation_step", original)
     train_fleet(cfg, tmp_path / "f", nltk_data, cache_dir, progress=False)
     got = pd.read_csv(tmp_path / "f" / "model_00" / "metrics.csv").dropna(subset=["val_loss"])
     ref = pd.read_csv(micro_fleet[0] / "model_00" / "metrics.csv").dropna(subset=["val_loss"])
@@ -253,9 +255,9 @@ def copy_with_model_01_unfinished(micro_fleet, tmp_path) -> Path:
 
     out = tmp_path / "fleet"
     shutil.copytree(micro_fleet[0], out)
-    record = json.loads((out / "fleet.json").read_text())
-    record["models"][1]["status"] = "interrupted"
-    (out / "fleet.json").write_text(json.dumps(record))
+    record = FleetRecord.read(out)
+    record.models[1].status = Status.INTERRUPTED
+    record.write(out)
     (out / "model_01" / "model.safetensors").unlink()
     return out
 
@@ -269,7 +271,7 @@ def test_checkpoint_cut_short_restarts_that_model_and_says_so(micro_fleet, micro
     data = ckpt.read_bytes()
     ckpt.write_bytes(data[: len(data) // 2])
     record = train_fleet(micro_config, out, nltk_data, cache_dir, progress=False)
-    assert record["models"][1]["status"] == "done" and record["models"][1]["resumed_from_step"] == 0
+    assert record.models[1].status == Status.DONE and record.models[1].resumed_from_step == 0
     warned = [r.getMessage() for r in caplog.records if "incomplete" in r.getMessage()]
     assert len(warned) == 1 and "restarts from step 0" in warned[0] and "\n" not in warned[0]
     assert (out / "model_01" / "last.ckpt.incomplete").stat().st_size == len(data) // 2
@@ -294,6 +296,22 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monke
         atomic_torch_save({"global_step": 16, "w": torch.zeros(1000)}, path)
     assert path.read_bytes() == before and checkpoint_is_complete(path)
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+def test_a_folder_written_atomically_is_whole_or_absent(tmp_path):
+    """A converted model or tokenizer folder cut short by a full disk leaves nothing that looks complete."""
+    from train.files import atomic_dir
+
+    def fills_the_disk(tmp):
+        (tmp / "config.json").write_text("{}")
+        raise OSError(28, "No space left on device", str(tmp / "model.safetensors"))
+
+    with pytest.raises(OSError):
+        atomic_dir(tmp_path / "converted", fills_the_disk)
+    assert list(tmp_path.iterdir()) == []
+    atomic_dir(tmp_path / "converted", lambda tmp: (tmp / "config.json").write_text("{}"))
+    assert [p.name for p in tmp_path.iterdir()] == ["converted"]
+    assert (tmp_path / "converted" / "config.json").read_text() == "{}"
 
 
 def test_scientific_notation_is_a_float(tmp_path):
@@ -380,3 +398,23 @@ def test_ctrl_c_says_interrupted_and_how_to_resume(nltk_data, cache_dir, tmp_pat
     last = [line for line in err.strip().splitlines() if line.strip()][-1]
     assert proc.returncode == 130 and last.startswith("interrupted:") and f"--out {out}" in last
     assert json.loads((out / "fleet.json").read_text())["models"][0]["status"] == "interrupted"
+
+
+def test_micro_fleet_weights_and_losses_are_pinned(micro_fleet):
+    """The micro fleet's trained weights (each tensor's sum and norm) and losses, pinned before the trainer's code
+    moved (#22). fp32 on one CPU repeats bit for bit; the tolerance covers another CPU's matmul kernels rounding
+    otherwise over 32 AdamW steps."""
+    from tests.pinned import check_pinned
+
+    out, record = micro_fleet
+    values = {}
+    for m in record.models:
+        weights = load_file(out / m.dir / "model.safetensors")
+        for key, tensor in weights.items():
+            if key == "layers.0.attn.k.bias":  # no gradient in exact arithmetic: its walk is rounding noise
+                continue
+            values[f"{m.dir}.{key}.sum"] = float(tensor.double().sum())
+            values[f"{m.dir}.{key}.norm"] = float(tensor.double().norm())
+        values[f"{m.dir}.final_val_loss"] = m.final_val_loss
+        values[f"{m.dir}.final_train_loss"] = m.final_train_loss
+    check_pinned("micro_fleet", values, rtol=1e-3, atol=1e-3)

@@ -1,6 +1,5 @@
 """bf16 where the hardware runs it natively: detection, the mixed-precision loss, and fp32/bf16 training parity."""
 
-import json
 import shutil
 
 import pandas as pd
@@ -37,18 +36,18 @@ def test_a_resumed_auto_fleet_keeps_the_precision_it_started_in(micro_fleet, nlt
                                                                tmp_path):
     """precision=auto is a measurement; a fleet resumed on a machine that measures otherwise must not switch, or
     its resume would not be bit-identical. A new fleet on that machine does take bf16."""
-    from train.checkpoints import read_fleet_record
     from train.fleet import prepare_fleet
+    from train.record import FleetRecord
 
     fleet = tmp_path / "fleet"
     shutil.copytree(micro_fleet[0], fleet)
-    record = read_fleet_record(fleet)
-    record["config"]["precision"] = "auto"  # as if started with auto on a machine that measured fp32 faster
-    (fleet / "fleet.json").write_text(json.dumps(record))
-    cfg = load_config(None, record["config"])
+    record = FleetRecord.read(fleet)
+    record.config["precision"] = "auto"  # as if started with auto on a machine that measured fp32 faster
+    record.write(fleet)
+    cfg = load_config(None, record.config)
     monkeypatch.setattr(hardware, "cpu_bf16_is_faster", lambda: True)
-    assert record["precision"] == prepare_fleet(cfg, fleet, nltk_data, cache_dir)[2] == "32-true"
-    assert read_fleet_record(fleet)["precision"] == "32-true"
+    assert record.precision == prepare_fleet(cfg, fleet, nltk_data, cache_dir)[2] == "32-true"
+    assert FleetRecord.read(fleet).precision == "32-true"
     assert prepare_fleet(cfg, tmp_path / "new", nltk_data, cache_dir)[2] == "bf16-mixed"
 
 
@@ -88,7 +87,7 @@ def test_bf16_training_ends_at_the_fp32_val_loss(nltk_data, cache_dir, tmp_path)
         cfg = load_config(None, {**MICRO, "n": 1, "train_windows": 1024, "batch_size": 8, "precision": precision,
                                  "checkpoint_every_n_steps": 1000})
         record = train_fleet(cfg, tmp_path / precision, nltk_data, cache_dir, progress=False)
-        assert record["models"][0]["precision"] == precision and record["models"][0]["steps"] == 256
+        assert record.models[0].precision == precision and record.models[0].steps == 256
         metrics = pd.read_csv(tmp_path / precision / "model_00" / "metrics.csv")
         losses[precision] = metrics.val_loss.dropna().to_numpy()
     assert abs(losses["32-true"][-1] - losses["bf16-mixed"][-1]) < 0.01

@@ -217,3 +217,37 @@ def test_figure_titles_fit_and_the_sweep_legend_names_every_series(monkeypatch, 
     labels = [t.get_text() for t in legend.get_texts()]
     assert "clusters (right axis)" in labels and {"f_score", "precision", "recall"} <= set(labels)
     assert legend.get_bbox_to_anchor().y0 < fig.axes[0].get_window_extent().y0  # below the axes
+
+
+@pytest.fixture(scope="module")
+def constructed_run(tmp_path_factory, nltk_data, cache_dir):
+    """Phrenology of a hand-built 6-model fleet (no training noise): two planted head kinds in every model."""
+    from tests.analyze.constructed_fleet import build_constructed_fleet
+
+    root = tmp_path_factory.mktemp("constructed")
+    fleet = Fleet(build_constructed_fleet(root / "fleet", n_models=6), nltk_data, cache_dir)
+    run_phrenology(fleet, PhrenologyConfig(**SMALL), root / "run", progress=False)
+    return root / "run"
+
+
+def test_constructed_fleet_phrenology_is_pinned(constructed_run):
+    """Clusters, γ*, F, the null and the head projection of a fixed-seed run, pinned before the analysis' code
+    moved or sped up (#22, #23): they must not change."""
+    from tests.pinned import check_pinned
+
+    out = constructed_run
+    clusters = pd.read_csv(out / "clusters.csv")
+    sweep = pd.read_csv(out / "resolution_sweep.csv")
+    null = json.loads((out / "null_verdict.json").read_text())
+    best = sweep.loc[sweep.f_score.idxmax()]
+    values = {f"cluster.{h}": str(c) for h, c in zip(clusters.head_id, clusters.cluster)}
+    values.update({"best_f": best.f_score, "best_gamma": best.gamma, "n_clusters": best.n_clusters,
+                   "null.real_f": null["real_f"], "null.mean": null["null_f_mean"], "null.std": null["null_f_std"],
+                   "null.p": null["p_value"],
+                   "bottleneck": json.loads((out / "chosen_bottleneck.json").read_text())["bottleneck"]})
+    stability = pd.read_csv(out / "stability.csv")
+    values.update({f"stability.{t}.{r}.ari": a for t, r, a in zip(stability.test, stability.replicate, stability.ari)})
+    pca = pd.read_csv(out / "embedding.csv").query("method == 'pca'")
+    values.update({f"pca.{h}.{axis}": abs(v) for h, x, y in zip(pca.head_id, pca.x, pca.y)
+                   for axis, v in (("x", x), ("y", y))})  # abs: a component's sign is arbitrary
+    check_pinned("constructed_phrenology", values, atol=1e-4)

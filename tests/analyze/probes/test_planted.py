@@ -157,3 +157,13 @@ def test_a_context_too_short_for_a_family_is_nan_with_the_reason(pairs_file, nlt
                  "--no-progress"]) == 0
     reason = json.loads((out / "probes.json").read_text())["not_applicable"]["short"]["ablation_delta_loss"]
     assert "cannot hold one" in reason
+
+
+def test_planted_probe_scores_are_pinned(planted_probes):
+    """Every numeric score of every planted head, pinned before the probes' code moved or sped up (#22, #23):
+    within 1e-4, as #23 asks of the speed-up."""
+    from tests.pinned import check_pinned
+
+    numeric = planted_probes.select_dtypes("number")
+    check_pinned("planted_probes", {f"{h}.{c}": numeric.at[h, c] for h in numeric.index for c in numeric.columns},
+                 atol=1e-4)
