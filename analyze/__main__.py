@@ -10,7 +10,7 @@ from pathlib import Path
 
 from train.config import ConfigError, load_config, parse_cli_overrides
 from train.corpus import PROJECT_ROOT
-from train.errors import UserError, as_output_error
+from train.errors import run_command
 from train.logs import setup_logging
 
 log = logging.getLogger("analyze")
@@ -180,16 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ["TQDM_DISABLE"] = "1"
     commands = {"phrenology": phrenology_main, "probes": probes_main, "compare": compare_main}
-    try:
-        return commands[args.command](args)
-    except UserError as err:  # anything else is a bug: it keeps its traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        if (output := as_output_error(err)) is None:
-            raise
-        print(f"error: {output}", file=sys.stderr)
-        return 2
+    return run_command(lambda: commands[args.command](args))  # a UserError is one line; a bug keeps its traceback
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from train.config import ConfigError, load_config, parse_cli_overrides
 from train.corpus import PROJECT_ROOT
-from train.errors import UserError, as_output_error
+from train.errors import run_command
 from train.logs import setup_logging
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,35 +43,27 @@ def existing_config(out: Path) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from train.fleet import TrainingInterrupted, train_fleet
+    return run_command(lambda: fleet_main(args))
 
-    try:
-        overrides = parse_cli_overrides(args.overrides)
-        for key in ("n", "seed", "device"):
-            if getattr(args, key) is not None:
-                overrides[key] = getattr(args, key)
-        out = args.out or PROJECT_ROOT / "checkpoints" / (args.config.stem if args.config else "paper")
-        cfg = load_config(args.config, overrides, base=None if args.config else existing_config(out))
-        if args.launcher == "ray":
-            from train.ray_launcher import train_fleet_ray
 
-            record = train_fleet_ray(cfg, out, args.nltk_data, args.cache_dir, not args.no_progress,
-                                     args.ray_address, args.cpus_per_task)
-        else:
-            if args.ray_address:
-                raise ConfigError("--ray-address needs --launcher ray")
-            record = train_fleet(cfg, out, args.nltk_data, args.cache_dir, progress=not args.no_progress)
-    except TrainingInterrupted as err:
-        print(f"interrupted: {err}", file=sys.stderr)
-        return 130
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        if (output := as_output_error(err)) is None:
-            raise
-        print(f"error: {output}", file=sys.stderr)
-        return 2
+def fleet_main(args) -> int:
+    from train.fleet import train_fleet
+
+    overrides = parse_cli_overrides(args.overrides)
+    for key in ("n", "seed", "device"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    out = args.out or PROJECT_ROOT / "checkpoints" / (args.config.stem if args.config else "paper")
+    cfg = load_config(args.config, overrides, base=None if args.config else existing_config(out))
+    if args.launcher == "ray":
+        from train.ray_launcher import train_fleet_ray
+
+        record = train_fleet_ray(cfg, out, args.nltk_data, args.cache_dir, not args.no_progress,
+                                 args.ray_address, args.cpus_per_task)
+    else:
+        if args.ray_address:
+            raise ConfigError("--ray-address needs --launcher ray")
+        record = train_fleet(cfg, out, args.nltk_data, args.cache_dir, progress=not args.no_progress)
     print(f"fleet {out}: {len(record.done)}/{record.n} models done")
     for m in record.models:
         print(f"  {m.dir} seed {m.seed}: {m.status.value}, train loss {m.final_train_loss}, "

@@ -9,10 +9,15 @@ so code that caught those still does.
 from __future__ import annotations
 
 import errno
+import sys
+from typing import Callable
 
 
 class UserError(Exception):
-    """Something the user did or can fix; the message says what to do."""
+    """Something the user did or can fix; the message says what to do. ``label`` starts its line and
+    ``exit_code`` is the CLI's status (2: a usage error)."""
+
+    label, exit_code = "error", 2
 
 
 class OutputError(UserError, OSError):
@@ -29,3 +34,18 @@ def as_output_error(err: OSError) -> OutputError | None:
     where = err.filename or "an output file"
     return OutputError(f"cannot write {where}: {err.strerror}; choose another --out or free some space "
                        f"(anything written there is incomplete)")
+
+
+def run_command(command: Callable[[], int]) -> int:
+    """Run one CLI command: a ``UserError``, or an OSError while writing an output, prints one line and returns
+    its exit code; anything else is a bug and raises with its traceback."""
+    try:
+        return command()
+    except UserError as err:
+        print(f"{err.label}: {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:
+        if (output := as_output_error(err)) is None:
+            raise
+        print(f"{output.label}: {output}", file=sys.stderr)
+        return output.exit_code

@@ -50,7 +50,10 @@ def library_versions() -> dict[str, str]:
 
 
 class TrainingInterrupted(UserError):
-    """Ctrl-C during training: the models are marked interrupted and resume on a rerun."""
+    """Ctrl-C during training: the models are marked interrupted and resume on a rerun (exit 130, as a shell
+    reports a SIGINT)."""
+
+    label, exit_code = "interrupted", 130
 
 
 class FleetLocked(UserError, RuntimeError):

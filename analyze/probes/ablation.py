@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from analyze.core.figures import plt, save_figure
-from analyze.core.hooks import ablation_hook, mean_head_outputs, model_device
+from analyze.core.hooks import mean_head_outputs, model_device
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
 from analyze.probes.columns import Column, ProbeFamily, rank_heads
 
@@ -37,38 +37,77 @@ def antonym_chunks(first_ids, second_ids, n_ctx: int, bos_id: int | None, newlin
             for i in range(0, len(triples), per_chunk)]
 
 
+def second_word_positions(length: int, offset: int) -> torch.Tensor:
+    """Positions of each pair's second word b_k in a chunk of ``length`` tokens (seed 000: every third token,
+    offset by one)."""
+    return torch.arange(offset + 1, length, 3)
+
+
 def second_word_loss(logits: torch.Tensor, tokens: torch.Tensor, offset: int) -> torch.Tensor:
-    """Mean cross-entropy of predicting each pair's second word.  logits [batch, pos, vocab], tokens [batch, pos]."""
-    targets = torch.arange(offset + 1, tokens.shape[1], 3)  # positions of b_k
-    return F.cross_entropy(logits[:, targets - 1].flatten(0, 1).float(), tokens[:, targets].flatten())
+    """Summed cross-entropy of predicting each pair's second word, per sequence.
+    logits [batch, pos, vocab], tokens [batch, pos]  → [batch]"""
+    targets = second_word_positions(tokens.shape[1], offset)
+    return F.cross_entropy(logits[:, targets - 1].transpose(1, 2).float(), tokens[:, targets],
+                           reduction="none").sum(dim=1)
+
+
+def by_length(chunks: list[torch.Tensor], device) -> list[torch.Tensor]:
+    """The chunks stacked into one batch per length.  → list of [batch, pos]"""
+    return [torch.stack([c for c in chunks if len(c) == length]).to(device)
+            for length in sorted({len(c) for c in chunks})]
 
 
 @torch.no_grad()
-def antonym_loss(bridge, chunks: list[torch.Tensor], offset: int, fwd_hooks=()) -> float:
-    """Second-word loss over all chunks (weighted by how many second words each holds)."""
+def antonym_loss(bridge, chunks: list[torch.Tensor], offset: int) -> float:
+    """Mean second-word loss of the intact model over all chunks."""
     total, count = 0.0, 0
-    device = model_device(bridge)
-    for length in sorted({len(c) for c in chunks}):
-        batch = torch.stack([c for c in chunks if len(c) == length]).to(device)
-        logits = bridge.run_with_hooks(batch, fwd_hooks=list(fwd_hooks))
-        n = batch.shape[0] * len(range(offset + 1, length, 3))
-        total += second_word_loss(logits, batch, offset).item() * n
-        count += n
+    for batch in by_length(chunks, model_device(bridge)):
+        total += float(second_word_loss(bridge(batch), batch, offset).sum())
+        count += batch.shape[0] * len(second_word_positions(batch.shape[1], offset))
     return total / count
+
+
+LOGITS_BYTES_PER_PASS = 1 << 30  # a pass's fp32 logits stay under 1 GiB: heads are split over passes beyond it
+
+
+def each_head_ablated(heads: list[int], head_rows: int, mean_z: torch.Tensor):
+    """A ``hook_z`` hook for a batch of one copy of ``head_rows`` sequences per head in ``heads``: copy k has head
+    ``heads[k]`` replaced by its mean output, so one forward pass ablates several heads, each in its own rows."""
+
+    def hook(z, hook):  # z: [len(heads) * head_rows, pos, head, d_head]
+        z = z.clone()  # never edit a tensor the model may still hold
+        for k, h in enumerate(heads):
+            z[k * head_rows:(k + 1) * head_rows, :, h] = mean_z[: z.shape[1], h]
+        return z
+
+    return hook
 
 
 @torch.no_grad()
 def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Tensor],
                          layers=None) -> np.ndarray:
     """Loss change when each head of ``layers`` (default: all) is replaced by its mean output; other layers' rows
-    stay NaN.  → [layer, head]"""
+    stay NaN.  → [layer, head]
+
+    A forward pass holds one copy of a batch of chunks per head, each copy with its own head ablated
+    (``each_head_ablated``): the same sums as one pass per head, in n_heads times fewer passes where the logits
+    fit in ``LOGITS_BYTES_PER_PASS``."""
     base = antonym_loss(bridge, chunks, offset)
     cfg = bridge.cfg
+    batches = by_length(chunks, model_device(bridge))
+    count = sum(b.shape[0] * len(second_word_positions(b.shape[1], offset)) for b in batches)
     out = np.full((cfg.n_layers, cfg.n_heads), np.nan)
     for layer in range(cfg.n_layers) if layers is None else layers:
-        for head in range(cfg.n_heads):
-            hook = (f"blocks.{layer}.attn.hook_z", ablation_hook(head, mean_z[layer]))
-            out[layer, head] = antonym_loss(bridge, chunks, offset, [hook]) - base
+        total = np.zeros(cfg.n_heads)
+        for batch in batches:
+            per_pass = max(1, LOGITS_BYTES_PER_PASS // (batch.numel() * cfg.d_vocab * 4))
+            for first in range(0, cfg.n_heads, per_pass):
+                heads = list(range(first, min(first + per_pass, cfg.n_heads)))
+                copies = batch.repeat(len(heads), 1)  # copy k: rows k * len(batch) ... (k + 1) * len(batch) - 1
+                hook = (f"blocks.{layer}.attn.hook_z", each_head_ablated(heads, batch.shape[0], mean_z[layer]))
+                losses = second_word_loss(bridge.run_with_hooks(copies, fwd_hooks=[hook]), copies, offset)
+                total[heads] += losses.double().cpu().view(len(heads), batch.shape[0]).sum(dim=1).numpy()
+        out[layer] = total / count - base
     return out
 
 

@@ -17,7 +17,7 @@ from analyze.core.figures import plt, save_figure
 from analyze.core.embeddings import norm_gain
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.columns import LOWER, Column, ProbeFamily, rank_heads
+from analyze.probes.columns import LOWER, Column, ProbeFamily
 
 
 def ov_eigenvalues(w_v: torch.Tensor, w_o: torch.Tensor, gain: torch.Tensor | None = None) -> np.ndarray:
@@ -65,11 +65,7 @@ def report(ri) -> list:
     eigs = ri.merged("eigenvalues")
     if not eigs:
         return []
-    key = "antonym_tally" if "antonym_tally" in ri.frame else "ov_neg_eig_share"
-    from analyze.probes import ov
-
-    column = ov.FAMILY.column(key) if key == "antonym_tally" else FAMILY.column(key)
-    heads = list(rank_heads(ri.frame, column, ri.cfg.top_heads).head_id)
+    _, heads = ri.top_heads("antonym_tally", "ov_neg_eig_share")
     fig = eigen_figure(eigs, heads, ri.out / "fig_ov_eigenvalues.png")
     return [Section("OV eigenvalues", figures=[(fig, "complex plane, top heads")])]
 

@@ -93,6 +93,14 @@ class ReportInputs:
     cfg: Any
     words: Any  # word lists of the (first) model
     tokenizer: Any
+    columns: dict = field(default_factory=dict)  # every registered Column by name (registry.columns())
+
+    def top_heads(self, *names: str) -> tuple[str, list[str]]:
+        """The first of the columns ``names`` that the frame has, and the top heads by it in its own direction."""
+        from analyze.probes.columns import rank_heads
+
+        name = next(n for n in names if n in self.frame)
+        return name, list(rank_heads(self.frame, self.columns[name], self.cfg.top_heads).head_id)
 
     def merged(self, key: str) -> dict:
         """``extras[model][key]`` dicts of every model merged into one (keyed by head id)."""

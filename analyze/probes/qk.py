@@ -25,7 +25,7 @@ import torch
 from analyze.core.embeddings import TokenEmbeddings, embedding_for_layer
 from analyze.core.heads import head_id
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
-from analyze.probes.columns import Column, ProbeFamily, rank_heads
+from analyze.probes.columns import Column, ProbeFamily
 from train.config import ConfigError
 
 
@@ -173,11 +173,7 @@ def report(ri) -> list:
     category_maps = ri.merged("category_maps")
     if not category_maps:
         return []
-    key = "semantic_score" if "semantic_score" in ri.frame else "qk_neg_eigs"
-    from analyze.probes import semantic
-
-    column = semantic.FAMILY.column(key) if key == "semantic_score" else FAMILY.column(key)
-    heads = list(rank_heads(ri.frame, column, ri.cfg.top_heads).head_id)
+    key, heads = ri.top_heads("semantic_score", "qk_neg_eigs")
     cats = ri.words.categories
     boundaries = np.flatnonzero(np.diff(cats.labels)) + 1
     fig = heatmap_row(category_maps, heads, list(cats.words), "QK token map", ri.out / "fig_qk_maps.png",

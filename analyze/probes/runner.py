@@ -24,6 +24,7 @@ from analyze.core.models import ModelSpec, load_model, load_tokenizer, resolve_m
 from analyze.probes.config import ProbeConfig
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs, ReportInputs
 from analyze.probes.named_heads import NAMED, named_head_extras
+from analyze.probes.registry import columns as registered_columns
 from analyze.probes.registry import families as registered_families
 from analyze.probes.words import WordLists, load_word_lists
 from train.files import atomic_write, write_json
@@ -182,7 +183,8 @@ def run_probes(model_spec: str, families: set[str] | list[str], pairs_path, cfg:
     _write_named_head_csvs(extras, out, tokenizer)
     from analyze.probes.report import write_probe_report
 
-    write_probe_report(ReportInputs(frame, extras, out, cfg, words, tokenizer), {m: n for m, n in notes.items() if n})
+    write_probe_report(ReportInputs(frame, extras, out, cfg, words, tokenizer, registered_columns()),
+                       {m: n for m, n in notes.items() if n})
     return frame
 
 
