@@ -109,7 +109,7 @@ def qk_scores(queries: torch.Tensor, keys: torch.Tensor, eigenvalues: np.ndarray
     """
     u, v = queries.detach().double().cpu().numpy(), keys.detach().double().cpu().numpy()
     d = u.shape[1]
-    _, r = np.linalg.qr(np.concatenate([u, v], axis=1) / d ** 0.25)  # r: [2d, 2d]
+    r = np.linalg.qr(np.concatenate([u, v], axis=1) / d ** 0.25, mode="r")  # [2d, 2d]; Q is never formed
     zero, eye = np.zeros((d, d)), np.eye(d)
     a_core = r @ np.block([[zero, eye], [zero, zero]]) @ r.T  # A = Q a_core Q^T
     sym_core, skew_core = symmetric_skew(a_core)
