@@ -47,12 +47,15 @@ def mean_head_outputs(bridge, tokens: torch.Tensor) -> dict[int, torch.Tensor]:
     return {layer: cache[name].mean(dim=0) for layer, name in enumerate(names)}
 
 
-def ablation_hook(head: int, mean_z: torch.Tensor | None = None):
-    """A ``hook_z`` hook that replaces one head's output by 0 (``mean_z`` None) or by ``mean_z[:, head]``."""
+def ablate_each_copy(ablations: list[tuple[int, torch.Tensor | None]], rows: int):
+    """A ``hook_z`` hook for a batch of ``len(ablations)`` copies of ``rows`` sequences: copy k has head
+    ``ablations[k][0]`` replaced by ``ablations[k][1]`` ([pos, d_head], its mean output) or by 0 when that is None.
+    One forward pass then ablates several heads (or one head several ways), each in its own rows."""
 
-    def hook(z, hook):  # z: [batch, pos, head, d_head]
+    def hook(z, hook):  # z: [len(ablations) * rows, pos, head, d_head]
         z = z.clone()  # never edit a tensor the model may still hold
-        z[:, :, head] = 0.0 if mean_z is None else mean_z[: z.shape[1], head]
+        for k, (head, value) in enumerate(ablations):
+            z[k * rows:(k + 1) * rows, :, head] = 0.0 if value is None else value[: z.shape[1]]
         return z
 
     return hook
@@ -60,14 +63,19 @@ def ablation_hook(head: int, mean_z: torch.Tensor | None = None):
 
 @torch.no_grad()
 def logits_at(bridge, tokens: torch.Tensor, position: int, fwd_hooks=()) -> torch.Tensor:
-    """Next-token logits at one position, unembedding only that position.  → [batch, vocab]"""
+    """Next-token logits at one position, unembedding only that position.  → [batch, vocab]
+
+    The models are causal, so the tokens after ``position`` change nothing there: they are not run at all."""
+    position = position % tokens.shape[1]
     last = f"blocks.{bridge.cfg.n_layers - 1}.hook_resid_post"
-    resid = run_until(bridge, tokens, [last], fwd_hooks)[last]  # [batch, pos, d_model]
+    resid = run_until(bridge, tokens[:, :position + 1], [last], fwd_hooks)[last]  # [batch, position + 1, d_model]
     return bridge.unembed(bridge.ln_final(resid[:, position:position + 1]))[:, 0].float()
 
 
-def knockout_logits(bridge, tokens: torch.Tensor, layer: int, head: int, position: int,
-                    mean_z: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
-    """Logits at ``position`` with head (layer, head) ablated; mean ablation when ``mean_z`` is given."""
-    hook = ablation_hook(head, None if mean_z is None else mean_z[layer])
-    return logits_at(bridge, tokens, position, [(f"blocks.{layer}.attn.hook_z", hook)])
+def knockout_logits(bridge, tokens: torch.Tensor, layer: int, ablations: list[tuple[int, torch.Tensor | None]],
+                    position: int) -> torch.Tensor:
+    """Logits at ``position`` with each of ``ablations`` (head, mean output or None for zero) applied to layer
+    ``layer`` in a copy of ``tokens`` of its own, all in one pass.  → [len(ablations), batch, vocab]"""
+    copies = tokens.repeat(len(ablations), 1)
+    hook = (f"blocks.{layer}.attn.hook_z", ablate_each_copy(ablations, tokens.shape[0]))
+    return logits_at(bridge, copies, position, [hook]).view(len(ablations), tokens.shape[0], -1)

@@ -57,6 +57,24 @@ def frequent_tokens(fleet, n: int) -> np.ndarray:
     return most_frequent(train, n)
 
 
+def model_knockouts(bridge, tokens: torch.Tensor, head_ids: list[str], position: int,
+                    mean_z: dict[int, torch.Tensor]) -> dict[tuple[str, str], torch.Tensor]:
+    """Logits at ``position`` with each head zeroed and mean-ablated, in head order, zero before mean; one forward
+    pass per layer (every knockout of that layer in a copy of the prompts of its own).
+    → {(head id, "zero" | "mean"): [prompt, vocab]}"""
+    by_layer: dict[int, list[tuple[str, int]]] = {}
+    for hid in head_ids:
+        _, layer, head = parse_head_id(hid)
+        by_layer.setdefault(layer, []).append((hid, head))
+    out = {}
+    for layer, members in by_layer.items():
+        keys = [(hid, mode) for hid, _ in members for mode in ("zero", "mean")]
+        ablations = [(head, value) for _, head in members for value in (None, mean_z[layer][:, head])]
+        for key, logits in zip(keys, knockout_logits(bridge, tokens, layer, ablations, position).cpu()):
+            out[key] = logits
+    return {key: out[key] for hid in head_ids for key in ((hid, "zero"), (hid, "mean"))}
+
+
 def knockout_study(fleet, cfg, run) -> KnockoutResult:
     from analyze.phrenology.projections import pca_fit
 
@@ -84,24 +102,21 @@ def knockout_study(fleet, cfg, run) -> KnockoutResult:
         batch = tokens.to(device)
         original = logits_at(bridge, batch, position).cpu()  # [prompt, vocab]
         mean_z = mean_head_outputs(bridge, batch[:n_pca])  # the mean over the Fig. 14 prompts
-        for hid in heads.head_id[heads.model == name]:
-            _, layer, head = parse_head_id(hid)
-            for mode in ("zero", "mean"):
-                ablated = knockout_logits(bridge, batch, layer, head, position,
-                                          None if mode == "zero" else mean_z).cpu()
-                x, y = original[p].numpy(), ablated[p].numpy()
-                suppressed, promoted = top_changed_tokens(x, y)
-                records.append({"head_id": hid, "model": name, "cluster": cluster_of[hid], "ablation": mode,
-                             "prompt": cfg.knockout_prompt, "position": position,
-                             "mean_abs_logit_change": float(np.abs(y - x).mean()),
-                             "top_suppressed": " ".join(repr(word(t)) for t in suppressed),
-                             "top_promoted": " ".join(repr(word(t)) for t in promoted)})
-                vectors[mode].append(probability_difference(original[:n_pca], ablated[:n_pca])[:, kept].reshape(-1).numpy())
-                labels = [(int(t), word(t)) for t in (*suppressed, *promoted)]
-                if hid == target:
-                    panels["head"].append((f"{hid}, {mode} ablation", x, y, labels))
-                if hid in mates and mode == "zero":
-                    panels["cluster"].append((f"{hid} (cluster {cluster_of[hid]})", x, y, labels))
+        ablated = model_knockouts(bridge, batch, list(heads.head_id[heads.model == name]), position, mean_z)
+        for (hid, mode), logits in ablated.items():
+            x, y = original[p].numpy(), logits[p].numpy()
+            suppressed, promoted = top_changed_tokens(x, y)
+            records.append({"head_id": hid, "model": name, "cluster": cluster_of[hid], "ablation": mode,
+                            "prompt": cfg.knockout_prompt, "position": position,
+                            "mean_abs_logit_change": float(np.abs(y - x).mean()),
+                            "top_suppressed": " ".join(repr(word(t)) for t in suppressed),
+                            "top_promoted": " ".join(repr(word(t)) for t in promoted)})
+            vectors[mode].append(probability_difference(original[:n_pca], logits[:n_pca])[:, kept].reshape(-1).numpy())
+            labels = [(int(t), word(t)) for t in (*suppressed, *promoted)]
+            if hid == target:
+                panels["head"].append((f"{hid}, {mode} ablation", x, y, labels))
+            if hid in mates and mode == "zero":
+                panels["cluster"].append((f"{hid} (cluster {cluster_of[hid]})", x, y, labels))
     frame = pd.DataFrame(records)
     for mode, vecs in vectors.items():
         xy = pca_fit(np.stack(vecs), 2, cfg.seed).transform(np.stack(vecs))

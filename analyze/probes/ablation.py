@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from analyze.core.figures import plt, save_figure
-from analyze.core.hooks import mean_head_outputs, model_device
+from analyze.core.hooks import ablate_each_copy, mean_head_outputs, model_device
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
 from analyze.probes.columns import Column, ProbeFamily, rank_heads
 
@@ -70,19 +70,6 @@ def antonym_loss(bridge, chunks: list[torch.Tensor], offset: int) -> float:
 LOGITS_BYTES_PER_PASS = 1 << 30  # a pass's fp32 logits stay under 1 GiB: heads are split over passes beyond it
 
 
-def each_head_ablated(heads: list[int], head_rows: int, mean_z: torch.Tensor):
-    """A ``hook_z`` hook for a batch of one copy of ``head_rows`` sequences per head in ``heads``: copy k has head
-    ``heads[k]`` replaced by its mean output, so one forward pass ablates several heads, each in its own rows."""
-
-    def hook(z, hook):  # z: [len(heads) * head_rows, pos, head, d_head]
-        z = z.clone()  # never edit a tensor the model may still hold
-        for k, h in enumerate(heads):
-            z[k * head_rows:(k + 1) * head_rows, :, h] = mean_z[: z.shape[1], h]
-        return z
-
-    return hook
-
-
 @torch.no_grad()
 def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Tensor],
                          layers=None) -> np.ndarray:
@@ -90,7 +77,7 @@ def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Te
     stay NaN.  → [layer, head]
 
     A forward pass holds one copy of a batch of chunks per head, each copy with its own head ablated
-    (``each_head_ablated``): the same sums as one pass per head, in n_heads times fewer passes where the logits
+    (``analyze.core.hooks.ablate_each_copy``): the same sums as one pass per head, in n_heads times fewer passes where the logits
     fit in ``LOGITS_BYTES_PER_PASS``."""
     base = antonym_loss(bridge, chunks, offset)
     cfg = bridge.cfg
@@ -104,7 +91,8 @@ def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Te
             for first in range(0, cfg.n_heads, per_pass):
                 heads = list(range(first, min(first + per_pass, cfg.n_heads)))
                 copies = batch.repeat(len(heads), 1)  # copy k: rows k * len(batch) ... (k + 1) * len(batch) - 1
-                hook = (f"blocks.{layer}.attn.hook_z", each_head_ablated(heads, batch.shape[0], mean_z[layer]))
+                ablations = [(h, mean_z[layer][:, h]) for h in heads]
+                hook = (f"blocks.{layer}.attn.hook_z", ablate_each_copy(ablations, batch.shape[0]))
                 losses = second_word_loss(bridge.run_with_hooks(copies, fwd_hooks=[hook]), copies, offset)
                 total[heads] += losses.double().cpu().view(len(heads), batch.shape[0]).sum(dim=1).numpy()
         out[layer] = total / count - base
