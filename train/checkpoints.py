@@ -86,7 +86,7 @@ def load_native(model_dir: Path, device: str | torch.device = "cpu",
     config = read_toy_config(model_dir)
     weights = Path(model_dir) / "model.safetensors"
     state = read_checked_weights(weights, device, check_finite)
-    model = build_native_model(config["tl_config"]).to(device)
+    model = build_native_model(config["tl_config"], initialise=False).to(device)  # every weight is loaded below
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
