@@ -388,16 +388,17 @@ def test_ctrl_c_says_interrupted_and_how_to_resume(nltk_data, cache_dir, tmp_pat
     overrides = [f"{k}={v}" for k, v in {**MICRO, "n": 1, "checkpoint_every_n_steps": 2, "epochs": 100}.items()]
     cmd = [sys.executable, "-m", "train", "fleet", "--out", str(out), "--no-progress", "--nltk-data",
            str(nltk_data), "--cache-dir", str(cache_dir), *overrides]
-    # one thread: a micro model gains nothing from two, and on a machine already running other work an
-    # oversubscribed OpenMP pool can stall the child's shutdown for minutes (seen once in a CI rehearsal)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored: a test run
+    # launched with `&` would send a Ctrl-C the child never sees (two CI rehearsals failed so). The child gets the
+    # default disposition back, as a terminal's foreground process has.
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not (out / "model_00" / "last.ckpt").exists():
         assert proc.poll() is None and time.time() < deadline, "run ended before a checkpoint"
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=120)
     last = [line for line in err.strip().splitlines() if line.strip()][-1]
     assert proc.returncode == 130 and last.startswith("interrupted:") and f"--out {out}" in last
     assert json.loads((out / "fleet.json").read_text())["models"][0]["status"] == "interrupted"
