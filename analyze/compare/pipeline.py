@@ -269,13 +269,12 @@ def run_compare(fleet, pretrained: str, layers: list[int] | None, out: Path, phr
     theirs, their_ids = pretrained_patterns(bridge, spec.name, tokens, placed_layers)
     del bridge
 
-    toy_scores, _ = probe_table(str(fleet.path), probes_dir / run_name(fleet.path), probe_cfg, nltk_data, cache_dir,
+    toy_scores, toy_record = probe_table(str(fleet.path), probes_dir / run_name(fleet.path), probe_cfg, nltk_data, cache_dir,
                                 device, progress=progress)
     their_scores, record = probe_table(pretrained, probes_dir / run_name(pretrained), probe_cfg, nltk_data,
                                        cache_dir, device, layers, progress)
     their_scores = their_scores[their_scores.layer.isin(placed_layers)].reset_index(drop=True)
     log.info("placing %d heads of %s among the fleet's clusters (%d permutations)", len(their_ids), spec.name, n_perm)
-    toy_record = json.loads((probes_dir / run_name(fleet.path) / "probes.json").read_text())
     toy_chance = chance_values(toy_record, next(iter(toy_record["models"])), list(toy_scores.columns))
     result = compare(run, theirs, their_ids, toy_scores, their_scores, phrenology_cfg.knn_k, phrenology_cfg.seed,
                      n_perm, tokenization, chance_values(record, spec.name, list(their_scores.columns)), toy_chance)

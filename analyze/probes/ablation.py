@@ -57,14 +57,15 @@ def by_length(chunks: list[torch.Tensor], device) -> list[torch.Tensor]:
             for length in sorted({len(c) for c in chunks})]
 
 
+def n_second_words(batches: list[torch.Tensor], offset: int) -> int:
+    """How many second words the batches hold: the denominator of the task's mean loss."""
+    return sum(b.shape[0] * len(second_word_positions(b.shape[1], offset)) for b in batches)
+
+
 @torch.no_grad()
-def antonym_loss(bridge, chunks: list[torch.Tensor], offset: int) -> float:
-    """Mean second-word loss of the intact model over all chunks."""
-    total, count = 0.0, 0
-    for batch in by_length(chunks, model_device(bridge)):
-        total += float(second_word_loss(bridge(batch), batch, offset).sum())
-        count += batch.shape[0] * len(second_word_positions(batch.shape[1], offset))
-    return total / count
+def antonym_loss(bridge, batches: list[torch.Tensor], offset: int) -> float:
+    """Mean second-word loss of the intact model over the batches of chunks (``by_length``)."""
+    return sum(float(second_word_loss(bridge(b), b, offset).sum()) for b in batches) / n_second_words(batches, offset)
 
 
 LOGITS_BYTES_PER_PASS = 1 << 30  # a pass's fp32 logits stay under 1 GiB: heads are split over passes beyond it
@@ -77,12 +78,11 @@ def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Te
     stay NaN.  → [layer, head]
 
     A forward pass holds one copy of a batch of chunks per head, each copy with its own head ablated
-    (``analyze.core.hooks.ablate_each_copy``): the same sums as one pass per head, in n_heads times fewer passes where the logits
-    fit in ``LOGITS_BYTES_PER_PASS``."""
-    base = antonym_loss(bridge, chunks, offset)
+    (``analyze.core.hooks.ablate_each_copy``): the same sums as one pass per head, in n_heads times fewer passes
+    where the logits fit in ``LOGITS_BYTES_PER_PASS``."""
     cfg = bridge.cfg
     batches = by_length(chunks, model_device(bridge))
-    count = sum(b.shape[0] * len(second_word_positions(b.shape[1], offset)) for b in batches)
+    base, count = antonym_loss(bridge, batches, offset), n_second_words(batches, offset)
     out = np.full((cfg.n_layers, cfg.n_heads), np.nan)
     for layer in range(cfg.n_layers) if layers is None else layers:
         total = np.zeros(cfg.n_heads)
