@@ -318,7 +318,9 @@ function phrenologyPage() {
     {x: S.gamma, y: S.n_clusters, name: "clusters", mode: "lines", yaxis: "y2", line: {color: "#ff7f0e"}},
   ], {
     width: 760, height: 360, margin: {t: 30}, xaxis: {title: {text: "resolution γ"}},
-    yaxis: {title: {text: "F-score"}}, yaxis2: {title: {text: "clusters"}, overlaying: "y", side: "right"},
+    yaxis: {title: {text: "F-score"}}, yaxis2: {title: {text: "clusters"}, overlaying: "y", side: "right",
+                                                 tickmode: "auto", tickformat: "d", showgrid: false},
+    legend: {x: 1.1, xanchor: "left"},
     shapes: [{type: "line", x0: D.best_gamma, x1: D.best_gamma, yref: "paper", y0: 0, y1: 1, line: {dash: "dot", color: "#d62728"}}],
     annotations: [{x: D.best_gamma, yref: "paper", y: 1, text: `γ* = ${D.best_gamma.toFixed(3)}`, showarrow: false, yanchor: "bottom"}],
   }, CONFIG);
