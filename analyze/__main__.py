@@ -174,7 +174,7 @@ def compare_main(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(lightning=False)
     if getattr(args, "no_progress", False):
         import os
 

@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     from train.logs import setup_logging
 
-    setup_logging()
+    setup_logging(lightning=False)
     with tempfile.TemporaryDirectory() as tmp:
         if args.fleet:
             time_probes(str(args.fleet), Path(tmp) / "fleet")

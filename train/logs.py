@@ -9,9 +9,12 @@ CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning.pytor
           "transformers", "datasets", "transformer_lens", "numba", "umap")
 
 
-def setup_logging(level: int = logging.INFO) -> None:
+def setup_logging(level: int = logging.INFO, lightning: bool = True) -> None:
+    """``lightning=False`` for the commands that never train: Lightning sets its loggers' levels when imported, so
+    a training command imports it here first, but the import costs seconds (5 s of a probe run's start-up)."""
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    import lightning  # noqa: F401 - sets its own levels on import, so import before overriding them
+    if lightning:
+        import lightning as _  # noqa: F401 - sets its own levels on import, so import before overriding them
 
     for name in CHATTY:
         logging.getLogger(name).setLevel(logging.WARNING)

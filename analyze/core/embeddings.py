@@ -132,6 +132,17 @@ class StackedWeights:
         return HeadWeights(w_q, w_k, w_v, w_o, self._bias("b_Q", layer, head, w_q), self._bias("b_K", layer, kv, w_k),
                            self._bias("b_V", layer, kv, w_v))
 
+    def layer(self, layer: int) -> HeadWeights:
+        """Every head of one layer at once, each field with a leading head axis ([n_heads, d_model, d_head] ...);
+        under grouped-query attention W_K, W_V and their biases are the groups' as each query head reads them."""
+        heads = range(self.bridge.cfg.n_heads)
+        kv = torch.tensor([kv_group(self.bridge, h) for h in heads])
+        w_q, w_k = self.stack("W_Q")[layer], self.stack("W_K")[layer][kv]
+        w_v, w_o = self.stack("W_V")[layer][kv], self.stack("W_O")[layer]
+        biases = [torch.stack([self._bias(name, layer, int(g), like[0]) for g in groups])
+                  for name, groups, like in (("b_Q", heads, w_q), ("b_K", kv, w_k), ("b_V", kv, w_v))]
+        return HeadWeights(w_q, w_k, w_v, w_o, *biases)
+
     def _bias(self, name: str, layer: int, head: int, like: torch.Tensor) -> torch.Tensor:
         stacked = self.stack(name)
         if stacked is None:

@@ -40,11 +40,21 @@ def run_until(bridge, tokens: torch.Tensor, capture: list[str], fwd_hooks=()) ->
     return captured
 
 
-def mean_head_outputs(bridge, tokens: torch.Tensor) -> dict[int, torch.Tensor]:
-    """Per layer, the mean of ``hook_z`` over prompts.  → {layer: [pos, head, d_head]}"""
+def mean_head_outputs(bridge, tokens: torch.Tensor, rows_per_pass: int = 16) -> dict[int, torch.Tensor]:
+    """Per layer, the mean of ``hook_z`` over prompts.  → {layer: [pos, head, d_head]}
+
+    The prompts run ``rows_per_pass`` at a time, their sums kept in float64: on SmolLM2 (64 Brown prompts of 163
+    tokens, 2 CPU cores) passes of 16 prompts ran the model at 134 GFLOP/s where one pass of all 64 ran at 109,
+    its activations no longer spilling out of the caches."""
     names = [f"blocks.{layer}.attn.hook_z" for layer in range(bridge.cfg.n_layers)]
-    cache = run_until(bridge, tokens, names)
-    return {layer: cache[name].mean(dim=0) for layer, name in enumerate(names)}
+    sums: dict[int, torch.Tensor] = {}
+    for start in range(0, tokens.shape[0], rows_per_pass):
+        cache = run_until(bridge, tokens[start:start + rows_per_pass], names)
+        for layer, name in enumerate(names):
+            part = cache[name].double().sum(dim=0)
+            sums[layer] = part if layer not in sums else sums[layer] + part
+    dtype = cache[names[0]].dtype
+    return {layer: (total / tokens.shape[0]).to(dtype) for layer, total in sums.items()}
 
 
 def ablate_each_copy(ablations: list[tuple[int, torch.Tensor | None]], rows: int):
@@ -61,15 +71,47 @@ def ablate_each_copy(ablations: list[tuple[int, torch.Tensor | None]], rows: int
     return hook
 
 
+def unembed(bridge, resid: torch.Tensor) -> torch.Tensor:
+    """The model's logits from its last residual stream: final norm, unembedding and the architecture's own
+    transform of the logits (Gemma's soft cap), as the bridge's forward applies them.  [..., d_model] → [..., vocab]"""
+    logits = bridge.unembed(bridge.ln_final(resid))
+    adapter = getattr(bridge, "adapter", None)
+    return logits if adapter is None else adapter.apply_output_logits_transform(logits)
+
+
+def final_residual(bridge, tokens: torch.Tensor, fwd_hooks=()) -> torch.Tensor:
+    """The residual stream after the last block, the unembedding not run.  → [batch, pos, d_model]"""
+    last = f"blocks.{bridge.cfg.n_layers - 1}.hook_resid_post"
+    return run_until(bridge, tokens, [last], fwd_hooks)[last]
+
+
+def widen_and_ablate(ablations: list[tuple[int, torch.Tensor | None]]):
+    """A ``hook_z`` hook that turns a batch of one sequence into ``len(ablations)`` copies of it, copy k with head
+    ``ablations[k][0]`` replaced by ``ablations[k][1]`` ([pos, d_head]) or by 0 when that is None.
+
+    The layers before the hooked one then run once, not once per copy, and the blocks after it run the copies
+    as one batch: the single residual stream broadcasts against the widened attention output. That holds for a
+    batch of one sequence, whose masks and rotary tables broadcast too; a wider batch is refused."""
+
+    def hook(z, hook):  # z: [1, pos, head, d_head] → [len(ablations), pos, head, d_head]
+        if z.shape[0] != 1:
+            raise ValueError(f"widen_and_ablate needs a batch of one sequence, got {z.shape[0]}")
+        z = z.repeat(len(ablations), 1, 1, 1)
+        for k, (head, value) in enumerate(ablations):
+            z[k, :, head] = 0.0 if value is None else value[: z.shape[1]]
+        return z
+
+    return hook
+
+
 @torch.no_grad()
 def logits_at(bridge, tokens: torch.Tensor, position: int, fwd_hooks=()) -> torch.Tensor:
     """Next-token logits at one position, unembedding only that position.  → [batch, vocab]
 
     The models are causal, so the tokens after ``position`` change nothing there: they are not run at all."""
     position = position % tokens.shape[1]
-    last = f"blocks.{bridge.cfg.n_layers - 1}.hook_resid_post"
-    resid = run_until(bridge, tokens[:, :position + 1], [last], fwd_hooks)[last]  # [batch, position + 1, d_model]
-    return bridge.unembed(bridge.ln_final(resid[:, position:position + 1]))[:, 0].float()
+    resid = final_residual(bridge, tokens[:, :position + 1], fwd_hooks)  # [batch, position + 1, d_model]
+    return unembed(bridge, resid[:, position:position + 1])[:, 0].float()
 
 
 def knockout_logits(bridge, tokens: torch.Tensor, layer: int, ablations: list[tuple[int, torch.Tensor | None]],

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from analyze.core.figures import plt, save_figure
-from analyze.core.hooks import ablate_each_copy, mean_head_outputs, model_device
+from analyze.core.hooks import final_residual, mean_head_outputs, model_device, unembed, widen_and_ablate
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
 from analyze.probes.columns import Column, ProbeFamily, rank_heads
 
@@ -43,29 +43,28 @@ def second_word_positions(length: int, offset: int) -> torch.Tensor:
     return torch.arange(offset + 1, length, 3)
 
 
-def second_word_loss(logits: torch.Tensor, tokens: torch.Tensor, offset: int) -> torch.Tensor:
-    """Summed cross-entropy of predicting each pair's second word, per sequence.
-    logits [batch, pos, vocab], tokens [batch, pos]  → [batch]"""
-    targets = second_word_positions(tokens.shape[1], offset)
-    return F.cross_entropy(logits[:, targets - 1].transpose(1, 2).float(), tokens[:, targets],
-                           reduction="none").sum(dim=1)
+def second_word_losses(bridge, chunk: torch.Tensor, offset: int, fwd_hooks=()) -> torch.Tensor:
+    """Summed cross-entropy of each pair's second word in one chunk, per row of the model's output (one row, or one
+    per copy when a hook widens the batch).  chunk [pos]  → [rows]
+
+    Only the positions that predict a second word are unembedded, and the tokens after the last one's prediction
+    are not run: the model is causal, so neither changes the sum."""
+    targets = second_word_positions(len(chunk), offset)
+    resid = final_residual(bridge, chunk[None, :int(targets[-1])], fwd_hooks)  # [rows, pos, d_model]
+    logits = unembed(bridge, resid[:, targets - 1]).float()  # [rows, targets, vocab]
+    labels = chunk[targets].expand(logits.shape[0], -1)
+    return F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(dim=1)
 
 
-def by_length(chunks: list[torch.Tensor], device) -> list[torch.Tensor]:
-    """The chunks stacked into one batch per length.  → list of [batch, pos]"""
-    return [torch.stack([c for c in chunks if len(c) == length]).to(device)
-            for length in sorted({len(c) for c in chunks})]
-
-
-def n_second_words(batches: list[torch.Tensor], offset: int) -> int:
-    """How many second words the batches hold: the denominator of the task's mean loss."""
-    return sum(b.shape[0] * len(second_word_positions(b.shape[1], offset)) for b in batches)
+def n_second_words(chunks: list[torch.Tensor], offset: int) -> int:
+    """How many second words the chunks hold: the denominator of the task's mean loss."""
+    return sum(len(second_word_positions(len(c), offset)) for c in chunks)
 
 
 @torch.no_grad()
-def antonym_loss(bridge, batches: list[torch.Tensor], offset: int) -> float:
-    """Mean second-word loss of the intact model over the batches of chunks (``by_length``)."""
-    return sum(float(second_word_loss(bridge(b), b, offset).sum()) for b in batches) / n_second_words(batches, offset)
+def antonym_loss(bridge, chunks: list[torch.Tensor], offset: int) -> float:
+    """Mean second-word loss of the intact model over the chunks."""
+    return sum(float(second_word_losses(bridge, c, offset)[0]) for c in chunks) / n_second_words(chunks, offset)
 
 
 LOGITS_BYTES_PER_PASS = 1 << 30  # a pass's fp32 logits stay under 1 GiB: heads are split over passes beyond it
@@ -77,24 +76,23 @@ def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Te
     """Loss change when each head of ``layers`` (default: all) is replaced by its mean output; other layers' rows
     stay NaN.  → [layer, head]
 
-    A forward pass holds one copy of a batch of chunks per head, each copy with its own head ablated
-    (``analyze.core.hooks.ablate_each_copy``): the same sums as one pass per head, in n_heads times fewer passes
-    where the logits fit in ``LOGITS_BYTES_PER_PASS``."""
+    One pass per chunk and layer: the chunk runs once up to the layer's heads, where it widens into one copy per
+    head, each copy with its own head ablated (``analyze.core.hooks.widen_and_ablate``), and the copies run the rest
+    of the model as one batch. The same sums as one pass per head; the layers before the ablated one run once
+    instead of once per head, which halves a deep model's arithmetic."""
     cfg = bridge.cfg
-    batches = by_length(chunks, model_device(bridge))
-    base, count = antonym_loss(bridge, batches, offset), n_second_words(batches, offset)
+    chunks = [c.to(model_device(bridge)) for c in chunks]
+    base, count = antonym_loss(bridge, chunks, offset), n_second_words(chunks, offset)
     out = np.full((cfg.n_layers, cfg.n_heads), np.nan)
     for layer in range(cfg.n_layers) if layers is None else layers:
         total = np.zeros(cfg.n_heads)
-        for batch in batches:
-            per_pass = max(1, LOGITS_BYTES_PER_PASS // (batch.numel() * cfg.d_vocab * 4))
+        for chunk in chunks:
+            n_targets = len(second_word_positions(len(chunk), offset))
+            per_pass = max(1, LOGITS_BYTES_PER_PASS // (n_targets * cfg.d_vocab * 4))
             for first in range(0, cfg.n_heads, per_pass):
                 heads = list(range(first, min(first + per_pass, cfg.n_heads)))
-                copies = batch.repeat(len(heads), 1)  # copy k: rows k * len(batch) ... (k + 1) * len(batch) - 1
-                ablations = [(h, mean_z[layer][:, h]) for h in heads]
-                hook = (f"blocks.{layer}.attn.hook_z", ablate_each_copy(ablations, batch.shape[0]))
-                losses = second_word_loss(bridge.run_with_hooks(copies, fwd_hooks=[hook]), copies, offset)
-                total[heads] += losses.double().cpu().view(len(heads), batch.shape[0]).sum(dim=1).numpy()
+                hook = (f"blocks.{layer}.attn.hook_z", widen_and_ablate([(h, mean_z[layer][:, h]) for h in heads]))
+                total[heads] += second_word_losses(bridge, chunk, offset, [hook]).double().cpu().numpy()
         out[layer] = total / count - base
     return out
 
@@ -103,9 +101,11 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     pairs, bos = inputs.words.pairs, inputs.bos_id
     chunks = antonym_chunks(pairs.token_ids[: pairs.n_pairs], pairs.token_ids[pairs.n_pairs:],
                             inputs.bridge.cfg.n_ctx, bos, newline_id(inputs.tokenizer))
+    offset = 0 if bos is None else 1
+    run = max(int(second_word_positions(len(c), offset)[-1]) for c in chunks)  # the positions the passes run
     brown = torch.as_tensor(inputs.brown_prompts(max(len(c) for c in chunks)), device=model_device(inputs.bridge))
-    deltas = mean_ablation_deltas(inputs.bridge, chunks, 0 if bos is None else 1,
-                                  mean_head_outputs(inputs.bridge, brown),  # means at every chunk position
+    deltas = mean_ablation_deltas(inputs.bridge, chunks, offset,
+                                  mean_head_outputs(inputs.bridge, brown[:, :run]),  # the causal model's means there
                                   inputs.probed_layers)
     return FamilyOutput({"ablation_delta_loss": deltas.reshape(-1)})
 

@@ -82,6 +82,12 @@ class ProbeInputs:
 
         return self.cached("stacked_weights", lambda: StackedWeights(self.bridge)).head(layer, head)
 
+    def layer_weights(self, layer: int):
+        """Every head's matrices of one layer, with a leading head axis (``StackedWeights.layer``)."""
+        from analyze.core.embeddings import StackedWeights
+
+        return self.cached("stacked_weights", lambda: StackedWeights(self.bridge)).layer(layer)
+
 
 @dataclass
 class ReportInputs:

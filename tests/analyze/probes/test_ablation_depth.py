@@ -1,0 +1,83 @@
+"""Mean ablation on models deeper than one layer, where the batched pass widens into one copy per head only at the
+ablated layer (``analyze.core.hooks.widen_and_ablate``): each head's loss change must equal a pass of its own
+through the whole model, with the bridge's own logits and seed 000's loss taken by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from analyze.core.hooks import mean_head_outputs
+from analyze.core.models import load_model
+from analyze.probes.ablation import antonym_chunks, mean_ablation_deltas
+
+VOCAB = 50_257  # GPT-2's, so that the models load with the GPT-2 tokenizer as any checkpoint without its own
+
+
+def random_llama(path):
+    """Three layers, 4 query heads over 2 key/value groups, rotary positions, RMSNorm, gated MLP: SmolLM2's kind."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                                 tie_word_embeddings=True, initializer_range=0.1)).save_pretrained(path)
+    return path
+
+
+def random_gpt2(path):
+    """Two layers of GPT-2: learned positions, LayerNorm, biases."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                               initializer_range=0.1)).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("build", [random_llama, random_gpt2], ids=["llama", "gpt2"])
+def test_widened_mean_ablation_equals_one_pass_per_head(build, tmp_path):
+    bridge = load_model(str(build(tmp_path / "model")), "cpu")
+    rng = np.random.default_rng(0)
+    first, second = rng.integers(3, VOCAB, 9), rng.integers(3, VOCAB, 9)
+    chunks = antonym_chunks(first, second, 13, 1, 2)  # BOS + 4 triples a chunk: chunks of 13, 13 and 4 tokens
+    assert [len(c) for c in chunks] == [13, 13, 4]
+    brown = torch.randint(3, VOCAB, (20, 13), generator=torch.Generator().manual_seed(1))
+    mean_z = mean_head_outputs(bridge, brown, rows_per_pass=3)  # 20 prompts in passes of 3: the sums add up
+
+    with torch.no_grad():
+        names = [f"blocks.{layer}.attn.hook_z" for layer in range(bridge.cfg.n_layers)]
+        _, cache = bridge.run_with_cache(brown, names_filter=lambda n: n in names)
+        for layer, name in enumerate(names):
+            torch.testing.assert_close(mean_z[layer], cache[name].mean(dim=0), rtol=1e-5, atol=1e-6)
+
+        def loss(hooks=()) -> float:
+            total, count = 0.0, 0
+            for chunk in chunks:
+                logits = bridge.run_with_hooks(chunk[None], fwd_hooks=list(hooks))[0]
+                targets = torch.arange(2, len(chunk), 3)  # b_k after BOS: positions 2, 5, 8, 11
+                total += float(F.cross_entropy(logits[targets - 1].float(), chunk[targets], reduction="sum"))
+                count += len(targets)
+            return total / count
+
+        def ablate(layer, head):
+            def hook(z, hook):
+                z = z.clone()
+                z[:, :, head] = mean_z[layer][: z.shape[1], head]
+                return z
+            return f"blocks.{layer}.attn.hook_z", hook
+
+        intact = loss()
+        by_hand = np.array([[loss([ablate(layer, head)]) - intact for head in range(bridge.cfg.n_heads)]
+                            for layer in range(bridge.cfg.n_layers)])
+        widened = mean_ablation_deltas(bridge, chunks, 1, mean_z)
+    # The losses are ~11 nats (a random model over 50,257 tokens, weights of std 0.1 so that heads matter); fp32 rounds them at ~1e-6 each, and a pass of
+    # other rows rounds otherwise, so the differences of two losses agree to ~1e-5. The heads' effects are
+    # 1e-3 to 1e-2 and differ from head to head by more than that: a head's score landing on another head fails.
+    assert np.abs(by_hand).max() > 5e-3 and np.diff(np.sort(by_hand.ravel())).max() > 1e-3
+    np.testing.assert_allclose(widened, by_hand, rtol=0, atol=2e-5)
+    only_last = mean_ablation_deltas(bridge, chunks, 1, mean_z, layers=[bridge.cfg.n_layers - 1])
+    np.testing.assert_allclose(only_last[-1], by_hand[-1], rtol=0, atol=2e-5)
+    assert np.isnan(only_last[:-1]).all()
