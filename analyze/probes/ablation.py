@@ -52,8 +52,10 @@ def second_word_losses(bridge, chunk: torch.Tensor, offset: int, fwd_hooks=()) -
     targets = second_word_positions(len(chunk), offset)
     resid = final_residual(bridge, chunk[None, :int(targets[-1])], fwd_hooks)  # [rows, pos, d_model]
     logits = unembed(bridge, resid[:, targets - 1]).float()  # [rows, targets, vocab]
-    labels = chunk[targets].expand(logits.shape[0], -1)
-    return F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").sum(dim=1)
+    labels = chunk[targets].repeat(logits.shape[0])
+    # over the last, contiguous dimension: the log-softmax of a transposed [rows, vocab, targets] view ran ~10x slower
+    losses = F.cross_entropy(logits.flatten(0, 1), labels, reduction="none")
+    return losses.view(logits.shape[0], -1).sum(dim=1)
 
 
 def n_second_words(chunks: list[torch.Tensor], offset: int) -> int:
