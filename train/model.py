@@ -6,6 +6,7 @@ Training runs on the plain ``NativeModel`` (no hook overhead). Analysis wraps th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -15,13 +16,15 @@ import torch
 def build_native_model(tl_config: dict[str, Any], initialise: bool = True) -> torch.nn.Module:
     """A freshly initialised ``NativeModel``; ``tl_config["seed"]`` fixes the weights exactly.
 
-    ``initialise=False`` skips TransformerLens's seeded initialisation (~0.2 s for the paper's 50,257 × 256
-    embeddings) for a model whose every weight is loaded next (``train.checkpoints.load_native``)."""
+    ``initialise=False`` is for a model whose every weight is loaded next (``train.checkpoints.load_native``): it
+    skips TransformerLens's seeded initialisation and, through transformers' ``no_init_weights``, the default
+    initialisation of every torch layer as it is built (0.2 s a paper model: a phrenology run loads 18)."""
     from transformer_lens.config import TransformerBridgeConfig
     from transformer_lens.model_bridge.sources.native import NativeModel, initialize_native_model
+    from transformers.initialization import no_init_weights
 
     cfg = TransformerBridgeConfig.from_dict(copy.deepcopy(tl_config))
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+    with torch.random.fork_rng(devices=[]), contextlib.nullcontext() if initialise else no_init_weights():
         model = NativeModel(cfg)
         if initialise:
             initialize_native_model(model, cfg)

@@ -27,6 +27,8 @@ def latest_fleet(root: Path = PROJECT_ROOT / "checkpoints") -> Path:
         raise FleetError(f"no fleet under {root}; train one first: python -m train fleet --config configs/tiny.yaml")
     return records[-1].parent
 
+KEEP_BRIDGE_BYTES = 2 << 30  # bridges a Fleet keeps for the steps after the first
+
 
 class Fleet:
     """The finished models of a fleet, in index order, with the facts every analysis needs.
@@ -53,6 +55,7 @@ class Fleet:
                              f"{advice(self.path, self.missing)}, or pass --allow-partial to analyse the "
                              f"finished models only")
         self.models = self.record.done
+        self._bridges: dict = {}  # index in fleet → bridge (``bridge``)
         if not self.models:
             raise FleetError(f"fleet {self.path} has no finished model; {advice(self.path, self.missing)}")
         science = self.config.science_dict()
@@ -93,12 +96,22 @@ class Fleet:
         return hashlib.sha256(json.dumps([self.record.split_sha256 or "", weights]).encode()).hexdigest()[:16]
 
     def bridge(self, index_in_fleet: int):
-        """Model ``index_in_fleet``'s TransformerBridge (weights checked finite when the fleet was opened)."""
-        return load_toy_bridge(self.specs()[index_in_fleet].source, self.device or default_device(),
-                               check_finite=False)
+        """Model ``index_in_fleet``'s TransformerBridge (weights checked finite when the fleet was opened).
+
+        Kept for the steps after the first that asks (a phrenology run reads every model twice) while the kept
+        models' weights stay under ``KEEP_BRIDGE_BYTES``: the paper's 9 models are 1 GB; a larger fleet loads the
+        models beyond that again."""
+        if index_in_fleet not in self._bridges:
+            bridge = load_toy_bridge(self.specs()[index_in_fleet].source, self.device or default_device(),
+                                     check_finite=False)
+            size = sum(t.numel() * t.element_size() for t in bridge.state_dict().values())
+            if (len(self._bridges) + 1) * size > KEEP_BRIDGE_BYTES:
+                return bridge
+            self._bridges[index_in_fleet] = bridge
+        return self._bridges[index_in_fleet]
 
     def bridges(self, progress: bool = False):
-        """Yield ``(name, bridge)`` one model at a time (a paper fleet of bridges would hold 9 × 110 MB)."""
+        """Yield ``(name, bridge)`` one model at a time."""
         for i, name in enumerate(tqdm(self.names, desc="models", disable=not progress, leave=False)):
             yield name, self.bridge(i)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+
+from analyze.core.parallel import parallel_map, worker_count
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,3 +49,18 @@ def leiden(graph, gamma: float, seed: int) -> np.ndarray:
     part = leidenalg.find_partition(graph, leidenalg.RBConfigurationVertexPartition, weights=weights,
                                     resolution_parameter=gamma, seed=seed)
     return np.asarray(part.membership)
+
+
+def leiden_sweep(graph, gammas, seed: int, workers: int | None = None) -> list[np.ndarray]:
+    """``leiden(graph, γ, seed)`` for every γ, in order, split over ``workers`` processes (default: every core).
+
+    leidenalg takes ~5 ms a call even on a 72-node graph, and a phrenology run makes ~4,800 calls (the sweep
+    and the null's sweeps); each call is seeded, so the memberships are the same in any process."""
+    gammas = [float(g) for g in gammas]
+    parts = np.array_split(np.arange(len(gammas)), max(1, min(len(gammas), worker_count(workers))))
+    chunks = parallel_map(partial(_leiden_each, graph, seed), [[gammas[i] for i in part] for part in parts], workers)
+    return [membership for chunk in chunks for membership in chunk]
+
+
+def _leiden_each(graph, seed: int, gammas: list[float]) -> list[np.ndarray]:
+    return [leiden(graph, gamma, seed) for gamma in gammas]

@@ -27,11 +27,14 @@ data with a known 3-dimensional latent, BIC picks 3, AIC 12).
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
+from analyze.core.parallel import parallel_map
 
 
 def lower_triangle_index(n_ctx: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,19 +149,19 @@ def pair_importance(model: PatternAutoencoder, X: np.ndarray, seed: int = 0) -> 
 
 
 def sweep_bottlenecks(rows: np.ndarray, bottlenecks, heldout_fraction: float = 0.1, seed: int = 0,
-                      progress: bool = False, **ae_kwargs) -> tuple[list[dict], dict[int, PatternAutoencoder]]:
-    """Fit one autoencoder per bottleneck on the same training rows; score all on the same held-out rows.
+                      workers: int | None = None, **ae_kwargs) -> tuple[list[dict], dict[int, PatternAutoencoder]]:
+    """Fit one autoencoder per bottleneck on the same training rows, over ``workers`` processes (default every
+    core: one fit is too small to use two); score all on the same held-out rows.
 
     Returns the ``aic.csv`` rows and the fitted models. Held-out rows: a seeded random ``heldout_fraction``.
     """
-    from tqdm.auto import tqdm
-
     rng = np.random.default_rng(seed)
     is_heldout = rng.random(len(rows)) < heldout_fraction
     train, test = rows[~is_heldout], rows[is_heldout]
+    bottlenecks = list(bottlenecks)
     models, table = {}, []
-    for b in tqdm(list(bottlenecks), desc="autoencoders", disable=not progress, leave=False):
-        ae = PatternAutoencoder(b, random_state=seed, **ae_kwargs).fit(train)
+    fitted = parallel_map(partial(_fit, train, seed, ae_kwargs), bottlenecks, workers)  # each seeded: any process
+    for b, ae in zip(bottlenecks, fitted):
         models[b] = ae
         table.append({"bottleneck": b, "n_params": ae.n_params_, "train_mse": ae.loss_curve_[-1], "mse": ae.reconstruction_mse(test)})
     mse = np.array([r["mse"] for r in table])
@@ -173,6 +176,10 @@ def sweep_bottlenecks(rows: np.ndarray, bottlenecks, heldout_fraction: float = 0
     return table, models
 
 
+def _fit(train: np.ndarray, seed: int, ae_kwargs: dict, bottleneck: int) -> PatternAutoencoder:
+    return PatternAutoencoder(bottleneck, random_state=seed, **ae_kwargs).fit(train)
+
+
 # ---------------------------------------------------------------- step
 
 def step(ctx) -> None:
@@ -181,8 +188,8 @@ def step(ctx) -> None:
     run, cfg, out = ctx.run, ctx.cfg, ctx.out
     patterns, ids = run.patterns, run.head_ids
     rows = token_pair_rows(patterns)  # [head*prompt, 136]
-    table, models = sweep_bottlenecks(rows, cfg.bottlenecks, cfg.ae_heldout, cfg.seed, ctx.progress,
-                                      hidden=cfg.ae_hidden, epochs=cfg.ae_epochs, batch_size=cfg.ae_batch_size,
+    table, models = sweep_bottlenecks(rows, cfg.bottlenecks, cfg.ae_heldout, cfg.seed, hidden=cfg.ae_hidden,
+                                      epochs=cfg.ae_epochs, batch_size=cfg.ae_batch_size,
                                       lr=cfg.ae_lr)
     pd.DataFrame(table).to_csv(out / "aic.csv", index=False)
     chosen = min(table, key=lambda r: r[cfg.criterion])["bottleneck"]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyze.core.graphs import knn_graph, leiden  # noqa: F401 - re-exported for the steps below and stability
+from analyze.core.graphs import knn_graph, leiden, leiden_sweep  # noqa: F401 - leiden re-exported for stability
 
 
 def f_score(clusters: np.ndarray, models: np.ndarray) -> dict[str, float]:
@@ -49,13 +49,13 @@ def f_score(clusters: np.ndarray, models: np.ndarray) -> dict[str, float]:
 
 
 def resolution_sweep(graph, models: np.ndarray, n_gammas: int = 1000, gamma_range=(0.01, 3.0),
-                     seed: int = 0) -> tuple[list[dict], dict[float, np.ndarray]]:
-    """Leiden at ``n_gammas`` seeded uniform-random resolutions; rows for ``resolution_sweep.csv``."""
+                     seed: int = 0, workers: int | None = None) -> tuple[list[dict], dict[float, np.ndarray]]:
+    """Leiden at ``n_gammas`` seeded uniform-random resolutions (over ``workers`` processes, default every core);
+    rows for ``resolution_sweep.csv``."""
     gammas = np.sort(np.random.default_rng(seed).uniform(*gamma_range, n_gammas))
     weights = "weight" if "weight" in graph.es.attributes() else None
     rows, memberships = [], {}
-    for gamma in gammas:
-        clusters = leiden(graph, float(gamma), seed)
+    for gamma, clusters in zip(gammas, leiden_sweep(graph, gammas, seed, workers)):
         memberships[float(gamma)] = clusters
         rows.append({"gamma": float(gamma), "n_clusters": int(clusters.max() + 1),
                      "modularity": graph.modularity(clusters.tolist(), weights=weights), **f_score(clusters, models)})
@@ -68,10 +68,10 @@ def best_row(rows: list[dict]) -> dict:
 
 
 def cluster_heads(vectors: np.ndarray, models: np.ndarray, k: int, n_gammas: int, gamma_range, seed: int,
-                  weighted: bool = False):
+                  weighted: bool = False, workers: int | None = None):
     """kNN graph + sweep + best clustering in one call: ``(sweep_rows, best_gamma, clusters, graph)``."""
     graph = knn_graph(vectors, k, weighted)
-    rows, memberships = resolution_sweep(graph, models, n_gammas, gamma_range, seed)
+    rows, memberships = resolution_sweep(graph, models, n_gammas, gamma_range, seed, workers)
     gamma = best_row(rows)["gamma"]
     return rows, gamma, memberships[gamma], graph
 

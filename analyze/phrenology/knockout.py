@@ -37,9 +37,10 @@ def top_changed_tokens(original: np.ndarray, ablated: np.ndarray, n: int = 5,
     return likely[np.argsort(-delta)[:n]], likely[np.argsort(delta)[:n]]
 
 
-def probability_difference(original_logits: torch.Tensor, ablated_logits: torch.Tensor) -> torch.Tensor:
-    """softmax(ablated) - softmax(original), the paper's §2.1.9 vector.  [batch, vocab] → [batch, vocab]"""
-    return ablated_logits.softmax(-1) - original_logits.softmax(-1)
+def probability_difference(original_probs: torch.Tensor, ablated_logits: torch.Tensor) -> torch.Tensor:
+    """softmax(ablated) - softmax(original), the paper's §2.1.9 vector, given the intact model's probabilities
+    (computed once per model, not once per head).  [batch, vocab] → [batch, vocab]"""
+    return ablated_logits.softmax(-1) - original_probs
 
 
 @dataclass
@@ -101,6 +102,7 @@ def knockout_study(fleet, cfg, run) -> KnockoutResult:
         device = next(bridge.parameters()).device
         batch = tokens.to(device)
         original = logits_at(bridge, batch, position).cpu()  # [prompt, vocab]
+        original_probs = original[:n_pca].softmax(-1)
         mean_z = mean_head_outputs(bridge, batch[:n_pca])  # the mean over the Fig. 14 prompts
         ablated = model_knockouts(bridge, batch, list(heads.head_id[heads.model == name]), position, mean_z)
         for (hid, mode), logits in ablated.items():
@@ -111,7 +113,7 @@ def knockout_study(fleet, cfg, run) -> KnockoutResult:
                             "mean_abs_logit_change": float(np.abs(y - x).mean()),
                             "top_suppressed": " ".join(repr(word(t)) for t in suppressed),
                             "top_promoted": " ".join(repr(word(t)) for t in promoted)})
-            vectors[mode].append(probability_difference(original[:n_pca], logits[:n_pca])[:, kept].reshape(-1).numpy())
+            vectors[mode].append(probability_difference(original_probs, logits[:n_pca])[:, kept].reshape(-1).numpy())
             labels = [(int(t), word(t)) for t in (*suppressed, *promoted)]
             if hid == target:
                 panels["head"].append((f"{hid}, {mode} ablation", x, y, labels))

@@ -12,10 +12,13 @@ or above the real F) / (1 + replicates) and a z-score against the null's mean an
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
+from analyze.core.parallel import parallel_map
 from analyze.phrenology.cluster import cluster_heads, f_score, knn_graph, leiden
 
 
@@ -64,15 +67,20 @@ def shuffle_across_heads(codes: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 
 def null_baseline(codes: np.ndarray, models: np.ndarray, k: int, n_gammas: int, gamma_range, n_null: int,
-                  seed: int, weighted: bool = False) -> list[dict]:
+                  seed: int, weighted: bool = False, workers: int | None = None) -> list[dict]:
+    """``n_null`` shuffles (drawn in order from one seeded generator), each swept as the real heads are; the
+    replicates run over ``workers`` processes (default every core), each sweep in its own."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for r in range(n_null):
-        shuffled = shuffle_across_heads(codes, rng).reshape(len(codes), -1)
-        sweep, gamma, clusters, _ = cluster_heads(shuffled, models, k, n_gammas, gamma_range, seed + r, weighted)
-        rows.append({"test": "null_shuffled", "replicate": r, "gamma": gamma, "ari": np.nan,
-                     "n_clusters": int(clusters.max() + 1), "f_score": max(s["f_score"] for s in sweep)})
-    return rows
+    shuffles = [shuffle_across_heads(codes, rng).reshape(len(codes), -1) for _ in range(n_null)]
+    sweep = partial(_null_sweep, models, k, n_gammas, tuple(gamma_range), seed, weighted)
+    return parallel_map(sweep, list(enumerate(shuffles)), workers)
+
+
+def _null_sweep(models, k, n_gammas, gamma_range, seed, weighted, replicate) -> dict:
+    r, shuffled = replicate
+    sweep, gamma, clusters, _ = cluster_heads(shuffled, models, k, n_gammas, gamma_range, seed + r, weighted, workers=1)
+    return {"test": "null_shuffled", "replicate": r, "gamma": gamma, "ari": np.nan,
+            "n_clusters": int(clusters.max() + 1), "f_score": max(s["f_score"] for s in sweep)}
 
 
 # ---------------------------------------------------------------- step
