@@ -29,10 +29,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Chunk sizes measured on the project's CPUs (bench/README.md): fp32 512 positions (Intel Xeon, 2026-11-30;
-# 512 and 1,024 tie, 256 is 5% slower), bf16 256 (AMD EPYC, 2026-11-23); on CUDA the whole batch is one chunk
+# Chunk sizes measured on the project's CPUs (bench/README.md): fp32 1,024 positions (a paper batch in one chunk:
+# 1-3% faster than 512 on the AMD EPYC family 25 model 1, 2026-12-01; on the Intel Xeon, 2026-11-30, 512 and
+# 1,024 tied and 256 was 5% slower), bf16 256 (AMD EPYC, 2026-11-23); on CUDA the whole batch is one chunk
 # (memory is plentiful and every launch counts).
-AUTO_CHUNK = {"cpu": {torch.float32: 512, torch.bfloat16: 256}}
+AUTO_CHUNK = {"cpu": {torch.float32: 1024, torch.bfloat16: 256}}
 
 
 def auto_chunk(device: torch.device | str, dtype: torch.dtype) -> int:

@@ -80,7 +80,9 @@ class FleetGroup(L.LightningModule):
         """[K, batch, pos] → [K, batch, pos, d_model]"""
         buffers = {name: getattr(self, mangle(name)) for name in self._buffer_names}
         if len(self.indices) == 1:  # the plain model's arithmetic on its own slices (module docstring)
-            one = ({k: v[0] for k, v in self.member_params().items()}, {k: v[0] for k, v in buffers.items()})
+            # squeeze, not v[0]: the gradient of a select is a zero-filled copy of the whole stack (two 51 MB
+            # passes a step for W_E and W_U), that of a squeeze a view of the gradient itself
+            one = ({k: v.squeeze(0) for k, v in self.member_params().items()}, {k: v[0] for k, v in buffers.items()})
             return functional_call(self.template[0], one, (inputs[0],))[None]
 
         def member(params, bufs, x):
@@ -98,7 +100,7 @@ class FleetGroup(L.LightningModule):
         targets = tokens[..., 1:].flatten(1)  # [K, batch * n_ctx]
         w_u = self.stacked[mangle("head.weight")]
         if len(self.indices) == 1:  # the single-model loss, as the plain model computes it
-            return unembed_cross_entropy(hidden[0], w_u[0], targets[0], self.cfg.loss_chunk,
+            return unembed_cross_entropy(hidden[0], w_u.squeeze(0), targets[0], self.cfg.loss_chunk,
                                          low_precision=autocast_bf16(tokens))[None]
         return unembed_cross_entropy(hidden, w_u, targets, self.cfg.loss_chunk, low_precision=autocast_bf16(tokens))
 
