@@ -37,7 +37,20 @@ def random_gpt2(path):
     return path
 
 
-@pytest.mark.parametrize("build", [random_llama, random_gpt2], ids=["llama", "gpt2"])
+def random_gemma2(path):
+    """Two layers of Gemma 2: soft-capped attention scores and logits, norms after attention and MLP. The loss
+    unembeds only the positions it scores, so it must apply the logit cap as the bridge's own forward does."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    Gemma2ForCausalLM(Gemma2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                                   max_position_embeddings=64, final_logit_softcapping=3.0,
+                                   attn_logit_softcapping=5.0, initializer_range=0.2)).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("build", [random_llama, random_gpt2, random_gemma2], ids=["llama", "gpt2", "gemma2"])
 def test_widened_mean_ablation_equals_one_pass_per_head(build, tmp_path):
     bridge = load_model(str(build(tmp_path / "model")), "cpu")
     rng = np.random.default_rng(0)
