@@ -54,7 +54,8 @@ def cache_umap_compilation() -> None:
 
     for module in (umap.umap_, umap.layouts, umap.utils, umap.spectral):
         for function in vars(module).values():
-            if isinstance(function, CPUDispatcher) and function._cache.__class__.__name__ == "NullCache":
+            uncached = type(getattr(function, "_cache", None)).__name__ in ("NullCache", "NoneType")
+            if isinstance(function, CPUDispatcher) and uncached:
                 try:
                     function.enable_caching()
                 except RuntimeError:  # numba found no writable cache location
