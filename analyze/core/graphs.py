@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 
-from analyze.core.parallel import parallel_map, worker_count
+from analyze.core.parallel import parallel_map
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,11 +56,4 @@ def leiden_sweep(graph, gammas, seed: int, workers: int | None = None) -> list[n
 
     leidenalg takes ~5 ms a call even on a 72-node graph, and a phrenology run makes ~4,800 calls (the sweep
     and the null's sweeps); each call is seeded, so the memberships are the same in any process."""
-    gammas = [float(g) for g in gammas]
-    parts = np.array_split(np.arange(len(gammas)), max(1, min(len(gammas), worker_count(workers))))
-    chunks = parallel_map(partial(_leiden_each, graph, seed), [[gammas[i] for i in part] for part in parts], workers)
-    return [membership for chunk in chunks for membership in chunk]
-
-
-def _leiden_each(graph, seed: int, gammas: list[float]) -> list[np.ndarray]:
-    return [leiden(graph, gamma, seed) for gamma in gammas]
+    return parallel_map(partial(leiden, graph, seed=seed), [float(g) for g in gammas], workers)

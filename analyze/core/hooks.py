@@ -63,12 +63,17 @@ def ablate_each_copy(ablations: list[tuple[int, torch.Tensor | None]], rows: int
     One forward pass then ablates several heads (or one head several ways), each in its own rows."""
 
     def hook(z, hook):  # z: [len(ablations) * rows, pos, head, d_head]
-        z = z.clone()  # never edit a tensor the model may still hold
-        for k, (head, value) in enumerate(ablations):
-            z[k * rows:(k + 1) * rows, :, head] = 0.0 if value is None else value[: z.shape[1]]
-        return z
+        return ablate_copies(z.clone(), ablations, rows)  # never edit a tensor the model may still hold
 
     return hook
+
+
+def ablate_copies(z: torch.Tensor, ablations: list[tuple[int, torch.Tensor | None]], rows: int) -> torch.Tensor:
+    """In place: rows k * rows ... (k + 1) * rows - 1 of ``z`` get head ``ablations[k][0]`` set to
+    ``ablations[k][1]`` (its mean output, [pos, d_head]) or to 0 when that is None.  → z"""
+    for k, (head, value) in enumerate(ablations):
+        z[k * rows:(k + 1) * rows, :, head] = 0.0 if value is None else value[: z.shape[1]]
+    return z
 
 
 def unembed(bridge, resid: torch.Tensor) -> torch.Tensor:
@@ -96,10 +101,7 @@ def widen_and_ablate(ablations: list[tuple[int, torch.Tensor | None]]):
     def hook(z, hook):  # z: [1, pos, head, d_head] → [len(ablations), pos, head, d_head]
         if z.shape[0] != 1:
             raise ValueError(f"widen_and_ablate needs a batch of one sequence, got {z.shape[0]}")
-        z = z.repeat(len(ablations), 1, 1, 1)
-        for k, (head, value) in enumerate(ablations):
-            z[k, :, head] = 0.0 if value is None else value[: z.shape[1]]
-        return z
+        return ablate_copies(z.repeat(len(ablations), 1, 1, 1), ablations, 1)
 
     return hook
 

@@ -43,14 +43,19 @@ def second_word_positions(length: int, offset: int) -> torch.Tensor:
     return torch.arange(offset + 1, length, 3)
 
 
+def positions_run(length: int, offset: int) -> int:
+    """How many leading tokens of a chunk of ``length`` the task's loss reads: up to the prediction of its last
+    second word. The model is causal, so the tokens after change nothing the loss sees and are not run."""
+    return int(second_word_positions(length, offset)[-1])
+
+
 def second_word_losses(bridge, chunk: torch.Tensor, offset: int, fwd_hooks=()) -> torch.Tensor:
     """Summed cross-entropy of each pair's second word in one chunk, per row of the model's output (one row, or one
     per copy when a hook widens the batch).  chunk [pos]  → [rows]
 
-    Only the positions that predict a second word are unembedded, and the tokens after the last one's prediction
-    are not run: the model is causal, so neither changes the sum."""
+    Only the positions that predict a second word are unembedded, and only ``positions_run`` tokens run."""
     targets = second_word_positions(len(chunk), offset)
-    resid = final_residual(bridge, chunk[None, :int(targets[-1])], fwd_hooks)  # [rows, pos, d_model]
+    resid = final_residual(bridge, chunk[None, :positions_run(len(chunk), offset)], fwd_hooks)  # [rows, pos, d]
     logits = unembed(bridge, resid[:, targets - 1]).float()  # [rows, targets, vocab]
     labels = chunk[targets].repeat(logits.shape[0])
     # over the last, contiguous dimension: the log-softmax of a transposed [rows, vocab, targets] view ran ~10x slower
@@ -104,7 +109,7 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     chunks = antonym_chunks(pairs.token_ids[: pairs.n_pairs], pairs.token_ids[pairs.n_pairs:],
                             inputs.bridge.cfg.n_ctx, bos, newline_id(inputs.tokenizer))
     offset = 0 if bos is None else 1
-    run = max(int(second_word_positions(len(c), offset)[-1]) for c in chunks)  # the positions the passes run
+    run = max(positions_run(len(c), offset) for c in chunks)
     brown = torch.as_tensor(inputs.brown_prompts(max(len(c) for c in chunks)), device=model_device(inputs.bridge))
     deltas = mean_ablation_deltas(inputs.bridge, chunks, offset,
                                   mean_head_outputs(inputs.bridge, brown[:, :run]),  # the causal model's means there
