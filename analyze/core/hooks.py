@@ -110,10 +110,23 @@ def widen_and_ablate(ablations: list[tuple[int, torch.Tensor | None]]):
 def logits_at(bridge, tokens: torch.Tensor, position: int, fwd_hooks=()) -> torch.Tensor:
     """Next-token logits at one position, unembedding only that position.  → [batch, vocab]
 
-    The models are causal, so the tokens after ``position`` change nothing there: they are not run at all."""
+    The models are causal, so the tokens after ``position`` change nothing there: they are not run at all. The
+    last block's MLP runs on ``position`` alone (``last_mlp_at_final_position``)."""
     position = position % tokens.shape[1]
-    resid = final_residual(bridge, tokens[:, :position + 1], fwd_hooks)  # [batch, position + 1, d_model]
+    hooks = [*fwd_hooks, *last_mlp_at_final_position(bridge)]
+    resid = final_residual(bridge, tokens[:, :position + 1], hooks)  # [batch, position + 1, d_model]
     return unembed(bridge, resid[:, position:position + 1])[:, 0].float()
+
+
+def last_mlp_at_final_position(bridge) -> list:
+    """A hook that feeds the last block's MLP only the final position, for a caller that reads nothing else.
+
+    After the last attention nothing mixes positions: the MLP's [batch, 1, d_model] output broadcasts in the
+    residual add, so the final position's row is exact and the other rows are left meaningless. On a 1-layer toy
+    the MLP is most of the forward pass (d_mlp = 8 d_model): a phrenology knockout ran 3.5x faster. Empty where the
+    block has no ``ln2`` (attention-only models)."""
+    name = f"blocks.{bridge.cfg.n_layers - 1}.ln2.hook_in"
+    return [(name, lambda resid, hook: resid[:, -1:])] if name in bridge.hook_dict else []
 
 
 def knockout_logits(bridge, tokens: torch.Tensor, layer: int, ablations: list[tuple[int, torch.Tensor | None]],

@@ -94,3 +94,35 @@ def test_widened_mean_ablation_equals_one_pass_per_head(build, tmp_path):
     only_last = mean_ablation_deltas(bridge, chunks, 1, mean_z, layers=[bridge.cfg.n_layers - 1])
     np.testing.assert_allclose(only_last[-1], by_hand[-1], rtol=0, atol=2e-5)
     assert np.isnan(only_last[:-1]).all()
+
+
+@pytest.mark.parametrize("build", [random_llama, random_gpt2, random_gemma2], ids=["llama", "gpt2", "gemma2"])
+def test_logits_at_one_position_equal_the_bridges_own_forward(build, tmp_path):
+    """``logits_at`` runs no token after the position and the last MLP on that position alone; with and without a
+    head knocked out, its logits must be the bridge's own forward's at that position."""
+    from analyze.core.hooks import knockout_logits, last_mlp_at_final_position, logits_at
+
+    bridge = load_model(str(build(tmp_path / "model")), "cpu")
+    assert last_mlp_at_final_position(bridge)  # the shortcut is taken on every architecture here
+    tokens = torch.randint(3, VOCAB, (5, 12), generator=torch.Generator().manual_seed(2))
+    last = bridge.cfg.n_layers - 1
+    with torch.no_grad():
+        full = bridge(tokens)
+        zeroed = bridge.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{last}.attn.hook_z", zero_head(1))])
+    seen = []
+    mlp_input = (f"blocks.{last}.mlp.hook_in", lambda x, hook: seen.append(x.shape[1]))
+    for position in (11, 6):
+        torch.testing.assert_close(logits_at(bridge, tokens, position, [mlp_input]), full[:, position].float(),
+                                   rtol=1e-5, atol=1e-5)
+    assert seen == [1, 1]  # the last MLP ran on one position
+    knocked = knockout_logits(bridge, tokens, last, [(1, None), (0, torch.zeros(12, bridge.cfg.d_head))], 11)
+    torch.testing.assert_close(knocked[0], zeroed[:, 11].float(), rtol=1e-5, atol=1e-5)
+    assert (knocked[0] - full[:, 11]).abs().max() > 1e-3  # the knockout changed the logits it is checked on
+
+
+def zero_head(head):
+    def hook(z, hook):
+        z = z.clone()
+        z[:, :, head] = 0.0
+        return z
+    return hook
