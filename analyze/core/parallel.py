@@ -19,13 +19,29 @@ def parallel_map(function, items, workers: int | None = None) -> list:
     """``[function(item) for item in items]``, the items shared out over forked worker processes.
 
     Fork, not spawn: a worker starts in milliseconds with the parent's imports instead of importing igraph,
-    scikit-learn and numpy again. Where fork does not exist (Windows) or one worker is asked for, it is a loop."""
+    scikit-learn and numpy again, and it inherits ``function`` and ``items`` from the parent's memory: only an
+    index goes to it and only the result comes back. (Pickled, the null baseline's 19 shuffled code arrays were
+    360 MB through the pipes of a paper-fleet run.) Where fork does not exist (Windows) or one worker is asked
+    for, it is a loop."""
+    global _shared
     items = list(items)
     n = min(len(items), worker_count(workers))
     if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [function(item) for item in items]
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread) as pool:
-        return list(pool.map(function, items, chunksize=-(-len(items) // n)))
+    _shared = (function, items)  # the pool forks its workers at the first task, after this is set
+    try:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread) as pool:
+            return list(pool.map(_call_shared, range(len(items)), chunksize=-(-len(items) // n)))
+    finally:
+        _shared = None
+
+
+_shared: tuple | None = None  # (function, items) of the running parallel_map, read by its forked workers
+
+
+def _call_shared(index: int):
+    function, items = _shared
+    return function(items[index])
 
 
 def _one_thread() -> None:

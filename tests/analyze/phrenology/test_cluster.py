@@ -97,3 +97,14 @@ def test_sweep_and_null_over_two_processes_equal_one():
     null_two = null_baseline(codes, models, 9, 30, (0.01, 3), 4, seed=3, workers=2)
     assert pd.DataFrame(null_one).equals(pd.DataFrame(null_two))
     assert [r["replicate"] for r in null_two] == [0, 1, 2, 3]
+
+
+def test_parallel_map_hands_workers_items_a_pipe_cannot_carry():
+    """Forked workers inherit the function and the items (only an index crosses the pipe): a lock, which pickle
+    refuses, reaches them, and the results come back in order."""
+    import threading
+
+    from analyze.core.parallel import parallel_map
+
+    items = [(i, threading.Lock()) for i in range(7)]
+    assert parallel_map(lambda item: item[0] ** 2 + item[1].locked(), items, workers=2) == [i ** 2 for i in range(7)]
