@@ -205,7 +205,7 @@ def step(ctx) -> None:
         out / "pair_importance.csv", index=False)
     grid = np.zeros(patterns.shape[2:])
     grid[q, k] = importance - base
-    plots.pair_heatmap(grid, f"MSE increase when a token pair is randomised (bottleneck {chosen}, Fig. 1)",
-                       out / "fig_pair_importance.png", "MSE increase")
-    plots.aic_curves(table, out / "fig_aic.png")
+    title = f"MSE increase when a token pair is randomised (bottleneck {chosen}, Fig. 1)"
+    ctx.figures.draw(plots.pair_heatmap, grid, title, out / "fig_pair_importance.png", "MSE increase")
+    ctx.figures.draw(plots.aic_curves, table, out / "fig_aic.png")
     (out / "chosen_bottleneck.json").write_text(json.dumps({"bottleneck": chosen, "criterion": cfg.criterion}))

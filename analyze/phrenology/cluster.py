@@ -76,6 +76,23 @@ def cluster_heads(vectors: np.ndarray, models: np.ndarray, k: int, n_gammas: int
     return rows, gamma, memberships[gamma], graph
 
 
+def graph_layout(graph, seed: int) -> np.ndarray:
+    """Fruchterman-Reingold positions of the graph's nodes, the same for the same seed.  → [node, 2]
+
+    Its start positions alone do not fix it: igraph's layout also draws from igraph's random number generator
+    (Python's ``random`` module unless set), so the figures changed from run to run until it was seeded here."""
+    import random
+
+    import igraph
+
+    start = np.random.default_rng(seed).random((graph.vcount(), 2)).tolist()
+    igraph.set_random_number_generator(random.Random(seed))
+    try:
+        return np.array(graph.layout_fruchterman_reingold(seed=start).coords)
+    finally:
+        igraph.set_random_number_generator(random)
+
+
 # ---------------------------------------------------------------- step
 
 def step(ctx) -> None:
@@ -89,18 +106,17 @@ def step(ctx) -> None:
                                                   (cfg.gamma_min, cfg.gamma_max), cfg.seed, cfg.knn_weighted)
     pd.DataFrame(sweep).to_csv(out / "resolution_sweep.csv", index=False)
     pd.DataFrame({"head_id": ids, "cluster": clusters}).to_csv(out / "clusters.csv", index=False)
-    layout = np.array(graph.layout_fruchterman_reingold(seed=np.random.default_rng(cfg.seed).random(
-        (len(ids), 2)).tolist()).coords)
+    layout = graph_layout(graph, cfg.seed)
     edges = graph.get_edgelist()
-    plots.graph_plot(layout, edges, list(models), f"{cfg.knn_k}-NN graph of heads, by model (Fig. 3)",
+    ctx.figures.draw(plots.graph_plot, layout, edges, list(models), f"{cfg.knn_k}-NN graph of heads, by model (Fig. 3)",
                      out / "fig_knn_models.png", names=[h.rpartition(".")[2] for h in ids])
-    plots.sweep_curve(sweep, gamma, out / "fig_sweep.png")
-    plots.graph_plot(layout, edges, [int(c) for c in clusters], f"Leiden clusters at γ = {gamma:.2f} (Fig. 5)",
-                     out / "fig_clusters.png", names=ids)
+    ctx.figures.draw(plots.sweep_curve, sweep, gamma, out / "fig_sweep.png")
+    ctx.figures.draw(plots.graph_plot, layout, edges, [int(c) for c in clusters],
+                     f"Leiden clusters at γ = {gamma:.2f} (Fig. 5)", out / "fig_clusters.png", names=ids)
     order = np.argsort(clusters, kind="stable")
     dist = head_distances(flatten_heads(patterns))[np.ix_(order, order)]
-    plots.distance_heatmap(dist, [ids[i] for i in order], "Head distances, cluster order (Fig. 2)",
-                           out / "fig_distances_cluster_order.png", group_boundaries(list(clusters[order])))
+    ctx.figures.draw(plots.distance_heatmap, dist, [ids[i] for i in order], "Head distances, cluster order (Fig. 2)",
+                     out / "fig_distances_cluster_order.png", group_boundaries(list(clusters[order])))
     means = np.stack([patterns[clusters == c].mean(axis=(0, 1)) for c in range(clusters.max() + 1)])
-    plots.pattern_grid(means[:, None], [f"cluster {c} (n={np.sum(clusters == c)})" for c in range(len(means))],
-                       [], out / "fig_cluster_patterns.png", signed=False)
+    titles = [f"cluster {c} (n={np.sum(clusters == c)})" for c in range(len(means))]
+    ctx.figures.draw(plots.pattern_grid, means[:, None], titles, [], out / "fig_cluster_patterns.png", signed=False)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyze.core.figures import FigureQueue
 from analyze.core.fleet import Fleet
 from analyze.phrenology.config import PhrenologyConfig
 from analyze.phrenology.run import PhrenologyRun
@@ -17,6 +18,7 @@ class StepContext:
     out: Path
     progress: bool = True
     write_csv: bool = False
+    figures: FigureQueue = field(default_factory=FigureQueue)  # drawn here, or beside the next steps
 
     @property
     def run(self) -> PhrenologyRun:

@@ -34,5 +34,5 @@ def step(ctx) -> None:
     ids = run.head_ids
     dist = head_distances(flatten_heads(run.patterns))
     pd.DataFrame(dist, index=ids, columns=ids).to_csv(ctx.out / "distances.csv", index_label="head_id")
-    plots.distance_heatmap(dist, ids, "Head distances, model order (Fig. 7)", ctx.out / "fig_distances_model_order.png",
-                           group_boundaries(list(run.models)))
+    ctx.figures.draw(plots.distance_heatmap, dist, ids, "Head distances, model order (Fig. 7)",
+                     ctx.out / "fig_distances_model_order.png", group_boundaries(list(run.models)))

@@ -128,21 +128,21 @@ def knockout_study(fleet, cfg, run) -> KnockoutResult:
                                           "head": target})
 
 
-def write_knockout(result: KnockoutResult, out, n_prompts: int) -> None:
+def write_knockout(result: KnockoutResult, out, n_prompts: int, figures) -> None:
     from analyze.core.figures import group_colors
     from analyze.phrenology import plots
 
     result.frame.to_csv(out / "knockout.csv", index=False)
-    plots.logit_scatter(result.panels["head"], out / "fig_knockout_head.png")
-    plots.logit_scatter(result.panels["cluster"][:9], out / "fig_knockout_cluster.png")
+    figures.draw(plots.logit_scatter, result.panels["head"], out / "fig_knockout_head.png")
+    figures.draw(plots.logit_scatter, result.panels["cluster"][:9], out / "fig_knockout_cluster.png")
     zero = result.frame[result.frame.ablation == "zero"]
-    plots.labelled_scatter(zero[["pc1", "pc2"]].to_numpy(), list(zero.head_id),
-                           f"PCA of probability changes when each head is zeroed, {n_prompts} prompts (Fig. 14)",
-                           out / "fig_knockout_pca.png", colors=group_colors(list(zero.cluster)))
+    figures.draw(plots.labelled_scatter, zero[["pc1", "pc2"]].to_numpy(), list(zero.head_id),
+                 f"PCA of probability changes when each head is zeroed, {n_prompts} prompts (Fig. 14)",
+                 out / "fig_knockout_pca.png", colors=group_colors(list(zero.cluster)))
     (out / "knockout_prompt.json").write_text(json.dumps(result.prompt))
 
 
 def step(ctx) -> None:
     run = ctx.run
     result = knockout_study(ctx.fleet, ctx.cfg, run)
-    write_knockout(result, ctx.out, min(ctx.cfg.knockout_prompts, len(run.prompts)))
+    write_knockout(result, ctx.out, min(ctx.cfg.knockout_prompts, len(run.prompts)), ctx.figures)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from analyze.core.figures import FigureQueue
 from analyze.core.fleet import Fleet
 from analyze.phrenology import autoencoder, cluster, distances, extract, knockout, projections, report, stability
 from analyze.phrenology.config import PhrenologyConfig
@@ -93,16 +94,38 @@ def run_phrenology(fleet: Fleet, cfg: PhrenologyConfig, out: Path, force: bool =
     (out / "config.json").write_text(json.dumps({"phrenology": asdict(cfg), "fleet": str(fleet.path),
                                                  "fleet_fingerprint": fingerprint,
                                                  "missing_models": fleet.missing_names}, indent=2))
-    ctx = StepContext(fleet, cfg, out, progress, write_csv)
     ran: set[str] = set()
-    for s in STEPS:
-        if markers.done(s.name) and not ran & set(s.after):  # redone inputs make a cached step stale
-            log.info("step %s: cached", s.name)
-            continue
-        started = time.perf_counter()
-        log.info("step %s ...", s.name)
-        s.run(ctx)
-        ran.add(s.name)
-        markers.mark(s.name, time.perf_counter() - started)
-        log.info("step %s: %.1f s", s.name, markers.seconds[s.name])
+    drawing: list[tuple[str, float, list]] = []  # steps run, their figures still being drawn: not yet marked
+    with FigureQueue(background=True) as figures:
+        ctx = StepContext(fleet, cfg, out, progress, write_csv, figures)
+        for s in STEPS:
+            if markers.done(s.name) and not ran & set(s.after):  # redone inputs make a cached step stale
+                log.info("step %s: cached", s.name)
+                continue
+            if s.name == "report":  # the report embeds every figure
+                drawing = mark_drawn(markers, drawing, wait=True)
+            started = time.perf_counter()
+            log.info("step %s ...", s.name)
+            s.run(ctx)
+            ran.add(s.name)
+            drawing.append((s.name, time.perf_counter() - started, figures.handed_over()))
+            log.info("step %s: %.1f s", s.name, drawing[-1][1])
+            drawing = mark_drawn(markers, drawing)
+        mark_drawn(markers, drawing, wait=True)
     return markers.seconds
+
+
+def mark_drawn(markers: StepMarkers, drawing: list[tuple[str, float, list]], wait: bool = False) -> list:
+    """Mark the steps whose figures are all written (every one, once written, with ``wait``); return the rest.
+
+    A step is marked only when all its files exist, figures included, so a run cut short redoes it."""
+    rest = []
+    for name, seconds, futures in drawing:
+        if wait:
+            FigureQueue.wait(futures)
+        if all(f.done() for f in futures):
+            FigureQueue.wait(futures)  # raises a figure's error
+            markers.mark(name, seconds)
+        else:
+            rest.append((name, seconds, futures))
+    return rest

@@ -95,7 +95,7 @@ def step_embeddings(ctx) -> None:
     rows = [{"head_id": h, "method": m, "x": xy[i, 0], "y": xy[i, 1], "artificial": h in art_ids}
             for m, xy in coords.items() for i, h in enumerate(every)]
     pd.DataFrame(rows).to_csv(ctx.out / "embedding.csv", index=False)
-    plots.embeddings(coords, list(run.models), art_ids, ctx.out / "fig_embeddings.png")
+    ctx.figures.draw(plots.embeddings, coords, list(run.models), art_ids, ctx.out / "fig_embeddings.png")
 
 
 def step_pca(ctx) -> None:
@@ -107,8 +107,8 @@ def step_pca(ctx) -> None:
     shown = min(cfg.pca_prompts, patterns.shape[1])
     maps = pca.components_.reshape(pca.n_components_, *patterns.shape[1:])[:, :shown]  # [comp, prompt, q, k]
     np.save(ctx.out / "pca_components.npy", pca.components_.reshape(pca.n_components_, *patterns.shape[1:]))
-    plots.pattern_grid(maps, [f"PC{i + 1}" for i in range(len(maps))], run.prompt_words(shown),
-                       ctx.out / "fig_pca_components.png")
+    ctx.figures.draw(plots.pattern_grid, maps, [f"PC{i + 1}" for i in range(len(maps))], run.prompt_words(shown),
+                     ctx.out / "fig_pca_components.png")
 
 
 def step_first_token(ctx) -> None:
@@ -119,5 +119,5 @@ def step_first_token(ctx) -> None:
     xy = pca_fit(rows, 2, cfg.seed).transform(rows)
     words = [w for ws in run.prompt_words(n) for w in ws[1:]]
     pd.DataFrame({"word": words, "x": xy[:, 0], "y": xy[:, 1]}).to_csv(ctx.out / "first_token_pca.csv", index=False)
-    plots.labelled_scatter(xy, words, "Attention to the first token, PCA over heads (Fig. 11)",
-                           ctx.out / "fig_first_token.png")
+    ctx.figures.draw(plots.labelled_scatter, xy, words, "Attention to the first token, PCA over heads (Fig. 11)",
+                     ctx.out / "fig_first_token.png")

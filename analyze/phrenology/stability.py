@@ -103,4 +103,4 @@ def step(ctx) -> None:
     pd.DataFrame(rows).to_csv(out / "stability.csv", index=False)
     null_f = [r["f_score"] for r in rows if r["test"] == "null_shuffled"]
     write_json(out / "null_verdict.json", f_verdict(float(best.f_score), null_f))
-    plots.stability_plot(rows, float(best.f_score), out / "fig_stability.png")
+    ctx.figures.draw(plots.stability_plot, rows, float(best.f_score), out / "fig_stability.png")

@@ -1,0 +1,45 @@
+"""Figures drawn beside the computation (``FigureQueue``): the same PNG bytes as drawn in-process, and a figure
+that fails leaves its step unmarked, so the next run redoes it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analyze.core.figures import FigureQueue
+from analyze.phrenology import plots
+from analyze.phrenology.cluster import graph_layout, knn_graph
+from analyze.phrenology.pipeline import StepMarkers, mark_drawn
+
+
+def test_a_figure_drawn_in_the_background_is_the_one_drawn_in_process(tmp_path):
+    dist = np.random.default_rng(0).random((12, 12))
+    labels = [f"m{i // 4}.L0H{i % 4}" for i in range(12)]
+    with FigureQueue(background=True) as queue:
+        queue.draw(plots.distance_heatmap, dist, labels, "distances", tmp_path / "background.png", [4, 8])
+        FigureQueue.wait(queue.handed_over())
+    FigureQueue().draw(plots.distance_heatmap, dist, labels, "distances", tmp_path / "here.png", [4, 8])
+    assert (tmp_path / "background.png").read_bytes() == (tmp_path / "here.png").read_bytes()
+
+
+def failing_figure(path):
+    raise ValueError(f"cannot draw {path.name}")
+
+
+def test_a_failing_figure_raises_and_leaves_its_step_unmarked(tmp_path):
+    markers = StepMarkers(tmp_path, {"cluster": "k1", "pca": "k2"}, force=False)
+    with FigureQueue(background=True) as queue:
+        queue.draw(plots.sweep_curve, [{"gamma": 0.5, "f_score": 0.4, "precision": 0.5, "recall": 0.3, "n_clusters": 3}], 0.5,
+                   tmp_path / "fig_sweep.png")
+        drawing = [("pca", 1.0, queue.handed_over())]
+        queue.draw(failing_figure, tmp_path / "fig_clusters.png")
+        drawing.append(("cluster", 2.0, queue.handed_over()))
+        with pytest.raises(ValueError, match="cannot draw fig_clusters.png"):
+            mark_drawn(markers, drawing, wait=True)
+    assert markers.done("pca") and not markers.done("cluster")
+
+
+def test_the_graph_figures_layout_is_fixed_by_the_seed():
+    graph = knn_graph(np.random.default_rng(0).normal(size=(30, 5)), 5)
+    assert np.array_equal(graph_layout(graph, 1), graph_layout(graph, 1))
+    assert not np.array_equal(graph_layout(graph, 1), graph_layout(graph, 2))
