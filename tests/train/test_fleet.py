@@ -422,3 +422,21 @@ def test_micro_fleet_weights_and_losses_are_pinned(micro_fleet):
         values[f"{m.dir}.final_val_loss"] = m.final_val_loss
         values[f"{m.dir}.final_train_loss"] = m.final_train_loss
     check_pinned("micro_fleet", values, rtol=1e-3, atol=1e-3)
+
+
+def test_the_finiteness_check_sees_one_bad_element_and_is_not_fooled_by_an_overflowing_sum():
+    """``all_finite`` decides by a sum where it can: one NaN or inf anywhere must still fail it, and finite weights
+    whose sum overflows to inf must still pass."""
+    from train.checkpoints import all_finite
+
+    weights = torch.randn(513, 256)
+    assert all_finite(weights)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        poisoned = weights.clone()
+        poisoned[300, 17] = bad
+        assert not all_finite(poisoned) and not all_finite(poisoned.bfloat16())
+    cancelling = weights.clone()
+    cancelling[0, 0], cancelling[1, 1] = float("inf"), -float("inf")
+    assert not all_finite(cancelling)
+    huge = torch.full((4, 4), 3e38)
+    assert not torch.isfinite(huge.sum()) and all_finite(huge)
