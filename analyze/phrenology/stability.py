@@ -60,24 +60,30 @@ def bootstrap_prompt_stability(codes: np.ndarray, models: np.ndarray, k: int, ga
     return rows
 
 
+def shuffle_order(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """For every prompt independently, a permutation of the heads.  (head, prompt) → [head, prompt]"""
+    return np.argsort(rng.random(shape), axis=0)
+
+
 def shuffle_across_heads(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """For every prompt independently, permute which head each code belongs to.  [head, prompt, code]"""
-    order = np.argsort(rng.random(codes.shape[:2]), axis=0)  # [head, prompt], a permutation per prompt
-    return np.take_along_axis(codes, order[:, :, None], axis=0)
+    return np.take_along_axis(codes, shuffle_order(codes.shape[:2], rng)[:, :, None], axis=0)
 
 
 def null_baseline(codes: np.ndarray, models: np.ndarray, k: int, n_gammas: int, gamma_range, n_null: int,
                   seed: int, weighted: bool = False, workers: int | None = None) -> list[dict]:
     """``n_null`` shuffles (drawn in order from one seeded generator), each swept as the real heads are; the
-    replicates run over ``workers`` processes (default every core), each sweep in its own."""
+    replicates run over ``workers`` processes (default every core), each sweep in its own. The permutations are
+    drawn here, in order; each worker applies its own (0.8 s of copying on the paper fleet, now shared out)."""
     rng = np.random.default_rng(seed)
-    shuffles = [shuffle_across_heads(codes, rng).reshape(len(codes), -1) for _ in range(n_null)]
-    sweep = partial(_null_sweep, models, k, n_gammas, tuple(gamma_range), seed, weighted)
-    return parallel_map(sweep, list(enumerate(shuffles)), workers)
+    orders = [shuffle_order(codes.shape[:2], rng) for _ in range(n_null)]
+    sweep = partial(_null_sweep, codes, models, k, n_gammas, tuple(gamma_range), seed, weighted)
+    return parallel_map(sweep, list(enumerate(orders)), workers)
 
 
-def _null_sweep(models, k, n_gammas, gamma_range, seed, weighted, replicate) -> dict:
-    r, shuffled = replicate
+def _null_sweep(codes, models, k, n_gammas, gamma_range, seed, weighted, replicate) -> dict:
+    r, order = replicate
+    shuffled = np.take_along_axis(codes, order[:, :, None], axis=0).reshape(len(codes), -1)
     sweep, gamma, clusters, _ = cluster_heads(shuffled, models, k, n_gammas, gamma_range, seed + r, weighted, workers=1)
     return {"test": "null_shuffled", "replicate": r, "gamma": gamma, "ari": np.nan,
             "n_clusters": int(clusters.max() + 1), "f_score": max(s["f_score"] for s in sweep)}
