@@ -22,7 +22,10 @@ def parallel_map(function, items, workers: int | None = None) -> list:
     scikit-learn and numpy again, and it inherits ``function`` and ``items`` from the parent's memory: only an
     index goes to it and only the result comes back. (Pickled, the null baseline's 19 shuffled code arrays were
     360 MB through the pipes of a paper-fleet run.) Where fork does not exist (Windows) or one worker is asked
-    for, it is a loop."""
+    for, it is a loop.
+
+    Not for work that runs scikit-learn's OpenMP code (t-SNE) in the workers: once the parent has run it, a forked
+    child that enters it is terminated ("fork() called from a process already using GNU OpenMP")."""
     global _shared
     items = list(items)
     n = min(len(items), worker_count(workers))
