@@ -38,9 +38,14 @@ def as_output_error(err: OSError) -> OutputError | None:
 
 def run_command(command: Callable[[], int]) -> int:
     """Run one CLI command: a ``UserError``, or an OSError while writing an output, prints one line and returns
-    its exit code; anything else is a bug and raises with its traceback."""
+    its exit code; so does Ctrl-C (exit 130, as a shell reports SIGINT). Anything else is a bug and raises with
+    its traceback."""
     try:
         return command()
+    except KeyboardInterrupt:
+        print("interrupted: stopped by Ctrl-C; what had finished is kept, and the same command reuses it",
+              file=sys.stderr)
+        return 130
     except UserError as err:
         print(f"{err.label}: {err}", file=sys.stderr)
         return err.exit_code

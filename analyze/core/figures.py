@@ -79,7 +79,9 @@ class FigureQueue:
         if background and "fork" in multiprocessing.get_all_start_methods():
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            from analyze.core.parallel import worker_setup
+
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=worker_setup)
             self._pool.submit(int).result()  # fork now, while this process is small, not at the first figure
 
     def draw(self, function, *args, **kwargs) -> None:

@@ -33,7 +33,7 @@ def parallel_map(function, items, workers: int | None = None) -> list:
         return [function(item) for item in items]
     _shared = (function, items)  # the pool forks its workers at the first task, after this is set
     try:
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=worker_setup) as pool:
             return list(pool.map(_call_shared, range(len(items)), chunksize=-(-len(items) // n)))
     finally:
         _shared = None
@@ -47,10 +47,13 @@ def _call_shared(index: int):
     return function(items[index])
 
 
-def _one_thread() -> None:
+def worker_setup() -> None:
     """A worker computes with one thread, as PyTorch's DataLoader workers do: the workers already fill the cores,
-    and a forked copy of the parent's thread pool is not one to rely on."""
+    and a forked copy of the parent's thread pool is not one to rely on. On Ctrl-C it exits at once and quietly:
+    the parent stops the command and says so in one line, instead of every worker printing its traceback."""
+    import signal
     import sys
 
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))

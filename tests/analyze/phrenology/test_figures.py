@@ -43,3 +43,42 @@ def test_the_graph_figures_layout_is_fixed_by_the_seed():
     graph = knn_graph(np.random.default_rng(0).normal(size=(30, 5)), 5)
     assert np.array_equal(graph_layout(graph, 1), graph_layout(graph, 1))
     assert not np.array_equal(graph_layout(graph, 1), graph_layout(graph, 2))
+
+
+INTERRUPTED_SCRIPT = """
+import sys, time
+from analyze.core.figures import FigureQueue
+from analyze.core.parallel import parallel_map
+from train.errors import run_command
+
+def command():
+    with FigureQueue(background=True) as figures:
+        figures.draw(time.sleep, 0)  # then idle, waiting for the next figure
+        print("started", flush=True)
+        parallel_map(time.sleep, [60, 0], workers=2)  # one worker busy, the other idle
+    return 0
+
+sys.exit(run_command(command))
+"""
+
+
+def test_ctrl_c_stops_the_workers_and_says_so_in_one_line():
+    """Ctrl-C reaches every process of the command (the terminal signals its process group): the workers and the
+    figure process exit at once and quietly, and the command prints one line and exits 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SCRIPT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(2)  # one worker inside its task, the other and the figure process waiting for work
+    started = time.perf_counter()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.perf_counter() - started < 10  # not the 60 s the tasks would have run
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["interrupted: stopped by Ctrl-C; what had finished is kept, and the same "
+                                        "command reuses it"]
