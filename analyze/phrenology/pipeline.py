@@ -121,9 +121,7 @@ def mark_drawn(markers: StepMarkers, drawing: list[tuple[str, float, list]], wai
     A step is marked only when all its files exist, figures included, so a run cut short redoes it."""
     rest = []
     for name, seconds, futures in drawing:
-        if wait:
-            FigureQueue.wait(futures)
-        if all(f.done() for f in futures):
+        if wait or all(f.done() for f in futures):
             FigureQueue.wait(futures)  # raises a figure's error
             markers.mark(name, seconds)
         else:

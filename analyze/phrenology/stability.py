@@ -65,9 +65,14 @@ def shuffle_order(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarra
     return np.argsort(rng.random(shape), axis=0)
 
 
+def shuffled_codes(codes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``codes`` with each prompt's heads permuted by ``order`` (``shuffle_order``).  [head, prompt, code]"""
+    return np.take_along_axis(codes, order[:, :, None], axis=0)
+
+
 def shuffle_across_heads(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """For every prompt independently, permute which head each code belongs to.  [head, prompt, code]"""
-    return np.take_along_axis(codes, shuffle_order(codes.shape[:2], rng)[:, :, None], axis=0)
+    return shuffled_codes(codes, shuffle_order(codes.shape[:2], rng))
 
 
 def null_baseline(codes: np.ndarray, models: np.ndarray, k: int, n_gammas: int, gamma_range, n_null: int,
@@ -83,7 +88,7 @@ def null_baseline(codes: np.ndarray, models: np.ndarray, k: int, n_gammas: int, 
 
 def _null_sweep(codes, models, k, n_gammas, gamma_range, seed, weighted, replicate) -> dict:
     r, order = replicate
-    shuffled = np.take_along_axis(codes, order[:, :, None], axis=0).reshape(len(codes), -1)
+    shuffled = shuffled_codes(codes, order).reshape(len(codes), -1)
     sweep, gamma, clusters, _ = cluster_heads(shuffled, models, k, n_gammas, gamma_range, seed + r, weighted, workers=1)
     return {"test": "null_shuffled", "replicate": r, "gamma": gamma, "ari": np.nan,
             "n_clusters": int(clusters.max() + 1), "f_score": max(s["f_score"] for s in sweep)}

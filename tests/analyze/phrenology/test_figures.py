@@ -29,8 +29,8 @@ def failing_figure(path):
 def test_a_failing_figure_raises_and_leaves_its_step_unmarked(tmp_path):
     markers = StepMarkers(tmp_path, {"cluster": "k1", "pca": "k2"}, force=False)
     with FigureQueue(background=True) as queue:
-        queue.draw(plots.sweep_curve, [{"gamma": 0.5, "f_score": 0.4, "precision": 0.5, "recall": 0.3, "n_clusters": 3}], 0.5,
-                   tmp_path / "fig_sweep.png")
+        rows = [{"gamma": 0.5, "f_score": 0.4, "precision": 0.5, "recall": 0.3, "n_clusters": 3}]
+        queue.draw(plots.sweep_curve, rows, 0.5, tmp_path / "fig_sweep.png")
         drawing = [("pca", 1.0, queue.handed_over())]
         queue.draw(failing_figure, tmp_path / "fig_clusters.png")
         drawing.append(("cluster", 2.0, queue.handed_over()))
