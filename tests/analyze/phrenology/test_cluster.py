@@ -99,6 +99,28 @@ def test_sweep_and_null_over_two_processes_equal_one():
     assert [r["replicate"] for r in null_two] == [0, 1, 2, 3]
 
 
+def test_stability_tasks_in_one_pool_equal_the_three_tests_run_apart():
+    """``stability_rows`` runs the Leiden-seed, bootstrap and null tasks in one pool, the long null sweeps first; its
+    rows must be the rows of the three tests run one after another in one process, in their order."""
+    from analyze.phrenology.config import PhrenologyConfig
+    from analyze.phrenology.stability import (bootstrap_prompt_stability, leiden_seed_stability, null_baseline,
+                                              stability_rows)
+
+    patterns, truth, models = planted_heads(n_prompts=12)
+    codes = patterns.reshape(len(patterns), patterns.shape[1], -1)
+    cfg = PhrenologyConfig(stability_replicates=3, null_replicates=4, null_gammas=20, seed=2)
+    reference = cluster_heads(codes.reshape(len(codes), -1), models, cfg.knn_k, 30, (0.01, 3), seed=2)[2]
+    gamma = 0.9
+    apart = leiden_seed_stability(knn_graph(codes.reshape(len(codes), -1), cfg.knn_k), gamma, reference, models,
+                                  range(3, 6))
+    apart += bootstrap_prompt_stability(codes, models, cfg.knn_k, gamma, reference, 3, seed=2)
+    apart += null_baseline(codes, models, cfg.knn_k, 20, (cfg.gamma_min, cfg.gamma_max), 4, seed=2, workers=1)
+    pooled = stability_rows(codes, models, reference, gamma, cfg, workers=2)
+    assert pd.DataFrame(pooled).equals(pd.DataFrame(apart))
+    assert [r["test"] for r in pooled] == ["leiden_seed"] * 3 + ["bootstrap_prompts"] * 3 + ["null_shuffled"] * 4
+    assert all(r["ari"] == 1.0 for r in pooled[:3])  # the planted clusters do not depend on Leiden's seed
+
+
 def test_parallel_map_hands_workers_items_a_pipe_cannot_carry():
     """Forked workers inherit the function and the items (only an index crosses the pipe): a lock, which pickle
     refuses, reaches them, and the results come back in order."""
