@@ -99,8 +99,9 @@ def test_widened_mean_ablation_equals_one_pass_per_head(build, tmp_path):
 @pytest.mark.parametrize("build", [random_llama, random_gpt2, random_gemma2], ids=["llama", "gpt2", "gemma2"])
 def test_logits_at_one_position_equal_the_bridges_own_forward(build, tmp_path):
     """``logits_at`` runs no token after the position and the last MLP on that position alone; with and without a
-    head knocked out, its logits must be the bridge's own forward's at that position."""
-    from analyze.core.hooks import knockout_logits, last_mlp_at_final_position, logits_at
+    head knocked out, its logits must be the bridge's own forward's at that position. The knockouts of the last
+    layer widen into their copies inside it (``copies_from_last_attention``): each copy must be its own head's."""
+    from analyze.core.hooks import copies_from_last_attention, knockout_logits, last_mlp_at_final_position, logits_at
 
     bridge = load_model(str(build(tmp_path / "model")), "cpu")
     assert last_mlp_at_final_position(bridge)  # the shortcut is taken on every architecture here
@@ -109,14 +110,22 @@ def test_logits_at_one_position_equal_the_bridges_own_forward(build, tmp_path):
     with torch.no_grad():
         full = bridge(tokens)
         zeroed = bridge.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{last}.attn.hook_z", zero_head(1))])
+        zeroed_0 = bridge.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{last}.attn.hook_z", zero_head(0))])
+        zeroed_first = bridge.run_with_hooks(tokens, fwd_hooks=[("blocks.0.attn.hook_z", zero_head(1))])
     seen = []
     mlp_input = (f"blocks.{last}.mlp.hook_in", lambda x, hook: seen.append(x.shape[1]))
     for position in (11, 6):
         torch.testing.assert_close(logits_at(bridge, tokens, position, [mlp_input]), full[:, position].float(),
                                    rtol=1e-5, atol=1e-5)
     assert seen == [1, 1]  # the last MLP ran on one position
-    knocked = knockout_logits(bridge, tokens, last, [(1, None), (0, torch.zeros(12, bridge.cfg.d_head))], 11)
+    ablations = [(1, None), (0, torch.zeros(12, bridge.cfg.d_head))]
+    assert copies_from_last_attention(bridge, last, ablations, 5) is not None  # the copies start inside the layer
+    knocked = knockout_logits(bridge, tokens, last, ablations, 11)
     torch.testing.assert_close(knocked[0], zeroed[:, 11].float(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(knocked[1], zeroed_0[:, 11].float(), rtol=1e-5, atol=1e-5)
+    assert (knocked[0] - knocked[1]).abs().max() > 1e-3  # two heads, two different copies
+    first = knockout_logits(bridge, tokens, 0, ablations, 11)  # a layer with layers after it: copies from the start
+    torch.testing.assert_close(first[0], zeroed_first[:, 11].float(), rtol=1e-5, atol=1e-5)
     assert (knocked[0] - full[:, 11]).abs().max() > 1e-3  # the knockout changed the logits it is checked on
 
 
