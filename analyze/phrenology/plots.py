@@ -126,9 +126,12 @@ def aic_curves(table: list[dict], path: Path) -> Path:
 def graph_plot(layout: np.ndarray, edges: list[tuple[int, int]], labels: list, title: str, path: Path,
                names: list[str] | None = None) -> Path:
     """Fig. 3 / 5: the kNN graph, nodes coloured by model or cluster."""
+    from matplotlib.collections import LineCollection
+
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
-    for i, j in edges:
-        ax.plot(*layout[[i, j]].T, color="0.8", lw=0.5, zorder=0)
+    # one artist for all edges: a line each (420 on the paper fleet) was most of this figure's drawing time
+    ax.add_collection(LineCollection(layout[np.asarray(edges, dtype=int).reshape(-1, 2)], colors="0.8", lw=0.5,
+                                     zorder=0))
     colors = group_colors(labels)
     ax.scatter(layout[:, 0], layout[:, 1], c=colors, s=40, edgecolor="k", lw=0.3)
     for value in sorted(set(labels), key=str):
