@@ -24,23 +24,34 @@ from train.config import ConfigError
 
 
 def top_changed_tokens(original: np.ndarray, ablated: np.ndarray, n: int = 5,
-                       candidates: int = 200) -> tuple[np.ndarray, np.ndarray]:
+                       candidates: int = 200, likely: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Token ids most suppressed (logit rises when ablated) and most promoted (logit falls).  [vocab] → ([n], [n])
 
     Read where the paper reads its scatter: among the ``candidates`` tokens the intact model rates highest, and
     against the median change, since removing a head shifts every logit by a common amount that the softmax
     ignores (without this, the list is filled with tokens the model never predicts, whose logits ride the shift).
+    ``likely``: those candidates (``likely_tokens(original, candidates)``) where the caller has them, as a caller
+    that knocks out every head of one model does: one sort of the vocabulary a model, not one a head.
     """
-    likely = np.argsort(-original)[:candidates]
+    likely = likely_tokens(original, candidates) if likely is None else likely
     delta = (ablated - original)[likely]
     delta = delta - np.median(ablated - original)
     return likely[np.argsort(-delta)[:n]], likely[np.argsort(delta)[:n]]
 
 
-def probability_difference(original_probs: torch.Tensor, ablated_logits: torch.Tensor) -> torch.Tensor:
+def likely_tokens(original: np.ndarray, candidates: int = 200) -> np.ndarray:
+    """The ``candidates`` tokens with the highest intact logits, highest first.  [vocab] → [candidates]"""
+    return np.argsort(-original)[:candidates]
+
+
+def probability_difference(original_probs: torch.Tensor, ablated_logits: torch.Tensor,
+                           kept: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(ablated) - softmax(original), the paper's §2.1.9 vector, given the intact model's probabilities
-    (computed once per model, not once per head).  [batch, vocab] → [batch, vocab]"""
-    return ablated_logits.softmax(-1) - original_probs
+    (computed once per model, not once per head), on the ``kept`` tokens only when given (the softmax still
+    normalises over the whole vocabulary; ``original_probs`` then holds the kept tokens' columns).
+    [batch, vocab] → [batch, vocab or kept]"""
+    probs = ablated_logits.softmax(-1)
+    return (probs if kept is None else probs[:, kept]) - original_probs
 
 
 @dataclass
@@ -102,18 +113,20 @@ def knockout_study(fleet, cfg, run) -> KnockoutResult:
         device = next(bridge.parameters()).device
         batch = tokens.to(device)
         original = logits_at(bridge, batch, position).cpu()  # [prompt, vocab]
-        original_probs = original[:n_pca].softmax(-1)
+        original_probs = original[:n_pca].softmax(-1)[:, kept]
         mean_z = mean_head_outputs(bridge, batch[:n_pca])  # the mean over the Fig. 14 prompts
         ablated = model_knockouts(bridge, batch, list(heads.head_id[heads.model == name]), position, mean_z)
+        x = original[p].numpy()
+        likely = likely_tokens(x)
         for (hid, mode), logits in ablated.items():
-            x, y = original[p].numpy(), logits[p].numpy()
-            suppressed, promoted = top_changed_tokens(x, y)
+            y = logits[p].numpy()
+            suppressed, promoted = top_changed_tokens(x, y, likely=likely)
             records.append({"head_id": hid, "model": name, "cluster": cluster_of[hid], "ablation": mode,
                             "prompt": cfg.knockout_prompt, "position": position,
                             "mean_abs_logit_change": float(np.abs(y - x).mean()),
                             "top_suppressed": " ".join(repr(word(t)) for t in suppressed),
                             "top_promoted": " ".join(repr(word(t)) for t in promoted)})
-            vectors[mode].append(probability_difference(original_probs, logits[:n_pca])[:, kept].reshape(-1).numpy())
+            vectors[mode].append(probability_difference(original_probs, logits[:n_pca], kept).reshape(-1).numpy())
             labels = [(int(t), word(t)) for t in (*suppressed, *promoted)]
             if hid == target:
                 panels["head"].append((f"{hid}, {mode} ablation", x, y, labels))
