@@ -55,5 +55,12 @@ def weight_files(spec: ModelSpec) -> list[Path]:
 def fingerprint(specs: list[ModelSpec]) -> str:
     """A hash of the bytes of every weight file of ``specs`` (and their names): equal exactly when the weights
     are, whatever the files' dates or paths. Runs record it; a run is reused only while it still matches."""
-    parts = [[spec.name] + [file_sha256(f) for f in weight_files(spec)] for spec in specs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from analyze.core.parallel import worker_count
+
+    files = [weight_files(spec) for spec in specs]
+    with ThreadPoolExecutor(worker_count()) as pool:  # hashlib lets go of the GIL: 9 toy models, 0.93 -> 0.5 s
+        digests = iter(list(pool.map(file_sha256, [f for group in files for f in group])))
+    parts = [[spec.name] + [next(digests) for _ in group] for spec, group in zip(specs, files)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
