@@ -6,7 +6,7 @@ import sys
 
 def test_library_progress_bars_are_off_without_importing_the_libraries():
     """A model load prints no "Loading weights" bar, and setting that up must not import transformers or datasets
-    (1.6 s of every command's start): the bars are switched off through the variables the libraries read."""
+    (seconds of every command's start): the bars are switched off through the variables the libraries read."""
     script = """
 import sys, os
 os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
