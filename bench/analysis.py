@@ -29,16 +29,18 @@ PROBES_TARGET_S = 60.0
 
 
 def cpu_name() -> str:
-    """The CPU's model name and family/model numbers as lscpu gives them (the project's VMs differ by these)."""
+    """The CPU's model name and family/model numbers as lscpu gives them (the project's VMs differ by these), and
+    whether it has native bf16 as the trainer decides it (``train.hardware.cpu_has_native_bf16``)."""
+    from train.hardware import cpu_has_native_bf16
+
+    bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"
     try:
         text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or platform.machine()
+        return f"{platform.processor() or platform.machine()}, {bf16}"
     fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     get = lambda key: fields.get(key, "?").strip()  # noqa: E731
-    flags = get("Flags").split()
-    return (f"{get('Model name')}, family {get('CPU family')} model {get('Model')}, {get('CPU(s)')} CPUs, "
-            f"{'AVX-512 BF16' if 'avx512_bf16' in flags else 'no AVX-512 BF16'}")
+    return f"{get('Model name')}, family {get('CPU family')} model {get('Model')}, {get('CPU(s)')} CPUs, {bf16}"
 
 
 def timed_command(argv: list[str]) -> tuple[float, float, str]:

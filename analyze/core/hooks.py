@@ -90,18 +90,19 @@ def final_residual(bridge, tokens: torch.Tensor, fwd_hooks=()) -> torch.Tensor:
     return run_until(bridge, tokens, [last], fwd_hooks)[last]
 
 
-def widen_and_ablate(ablations: list[tuple[int, torch.Tensor | None]]):
-    """A ``hook_z`` hook that turns a batch of one sequence into ``len(ablations)`` copies of it, copy k with head
-    ``ablations[k][0]`` replaced by ``ablations[k][1]`` ([pos, d_head]) or by 0 when that is None.
+def widen_and_ablate(ablations: list[tuple[int, torch.Tensor | None]], rows: int = 1):
+    """A ``hook_z`` hook that turns a batch of ``rows`` sequences into ``len(ablations)`` copies of it, copy k with
+    head ``ablations[k][0]`` replaced by ``ablations[k][1]`` ([pos, d_head]) or by 0 when that is None.
 
     The layers before the hooked one then run once, not once per copy, and the blocks after it run the copies
-    as one batch: the single residual stream broadcasts against the widened attention output. That holds for a
-    batch of one sequence, whose masks and rotary tables broadcast too; a wider batch is refused."""
+    as one batch. For a batch of one sequence the single residual stream broadcasts against the widened attention
+    output, and so do its masks and rotary tables; a wider batch needs its residual stream copied as well
+    (``copies_from_last_attention``). A batch of another size than ``rows`` is refused."""
 
-    def hook(z, hook):  # z: [1, pos, head, d_head] → [len(ablations), pos, head, d_head]
-        if z.shape[0] != 1:
-            raise ValueError(f"widen_and_ablate needs a batch of one sequence, got {z.shape[0]}")
-        return ablate_copies(z.repeat(len(ablations), 1, 1, 1), ablations, 1)
+    def hook(z, hook):  # z: [rows, pos, head, d_head] → [len(ablations) * rows, pos, head, d_head]
+        if z.shape[0] != rows:
+            raise ValueError(f"widen_and_ablate was made for a batch of {rows} sequence(s), got {z.shape[0]}")
+        return ablate_copies(z.repeat(len(ablations), 1, 1, 1), ablations, rows)
 
     return hook
 
@@ -161,4 +162,4 @@ def copies_from_last_attention(bridge, layer: int, ablations: list[tuple[int, to
     copies = len(ablations)
     return [(f"blocks.{layer}.hook_resid_pre", lambda resid, hook: resid.repeat(copies, 1, 1)),
             (norm_input, lambda resid, hook: resid[:rows]),
-            (f"blocks.{layer}.attn.hook_z", lambda z, hook: ablate_copies(z.repeat(copies, 1, 1, 1), ablations, rows))]
+            (f"blocks.{layer}.attn.hook_z", widen_and_ablate(ablations, rows))]

@@ -35,6 +35,7 @@ class Step:
     reads: tuple[str, ...] = ()  # config fields
     after: tuple[str, ...] = ()  # steps whose files it reads
     models: bool = False  # runs the fleet's models
+    figures: bool = False  # reads other steps' figures: they are all written before it runs
 
 
 STEPS = (
@@ -52,7 +53,7 @@ STEPS = (
          ("autoencoder", "cluster")),
     Step("report", report.step, tuple(PhrenologyConfig.__dataclass_fields__),
          ("extract", "distances", "embeddings", "pca", "first_token", "autoencoder", "cluster", "knockout",
-          "stability")),
+          "stability"), figures=True),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)
 
@@ -102,7 +103,7 @@ def run_phrenology(fleet: Fleet, cfg: PhrenologyConfig, out: Path, force: bool =
             if markers.done(s.name) and not ran & set(s.after):  # redone inputs make a cached step stale
                 log.info("step %s: cached", s.name)
                 continue
-            if s.name == "report":  # the report embeds every figure
+            if s.figures:  # the report embeds every figure
                 drawing = mark_drawn(markers, drawing, wait=True)
             started = time.perf_counter()
             log.info("step %s ...", s.name)
