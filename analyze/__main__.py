@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--layers", help="comma list of the pretrained model's layers to place (default: all)")
     cp.add_argument("--out", type=Path, help="output dir (default: runs/compare/<fleet>-<pretrained>)")
     cp.add_argument("--prompts", type=int, help="prompts if phrenology must be run first (default 1024)")
-    cp.add_argument("--permutations", type=int, default=999, help="label permutations behind each p-value")
+    cp.add_argument("--control", action="append", default=[], metavar="NAME=MODEL",
+                    help="place another model's heads by the same test, e.g. heldout=checkpoints/demo-heldout "
+                         "(held-out seeds of the fleet's config: their toy-like rate is the test's calibration)")
     cp.add_argument("--phrenology-dir", type=Path, help="fleet's phrenology outputs (default: runs/phrenology/<fleet>)")
     cp.add_argument("--probes-dir", type=Path, help="where probe runs are reused/written (default: runs/probes)")
     cp.add_argument("--allow-partial", action="store_true", help="compare the finished models of an unfinished fleet")
@@ -155,8 +157,13 @@ def compare_main(args) -> int:
     if args.prompts is not None:
         overrides["prompts"] = args.prompts
     phrenology_cfg = load_config(None, overrides, cls=PhrenologyConfig)
-    if args.permutations < 1:
-        raise ConfigError(f"--permutations must be >= 1, got {args.permutations}")
+    controls = {}
+    for item in args.control:
+        name, sep, model = item.partition("=")
+        if not sep or not name.isidentifier() or not model:
+            raise ConfigError(f"--control takes NAME=MODEL (NAME a word, e.g. heldout=checkpoints/demo-heldout), "
+                              f"got {item!r}")
+        controls[name] = model
     layers = parse_layers(args.layers)
     fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
     runs = PROJECT_ROOT / "runs"
@@ -164,9 +171,14 @@ def compare_main(args) -> int:
     phrenology_dir = args.phrenology_dir or runs / "phrenology" / run_name(fleet.path)
     probes_dir = args.probes_dir or runs / "probes"
     result = run_compare(fleet, args.pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg,
-                         ProbeConfig(), args.permutations, args.nltk_data, args.cache_dir, args.device,
-                         progress=not args.no_progress)
+                         ProbeConfig(), args.nltk_data, args.cache_dir, args.device,
+                         progress=not args.no_progress, controls=controls)
     print(f"compared {fleet.path} with {args.pretrained} → {out / 'report.html'}")
+    place = result.placement
+    print(f"  {int(place.toy_like.sum())} of {len(place)} heads toy-like (calibrated p > 0.05, {result.headline} "
+          f"space); {result.tokenization}")
+    for name, frame in result.controls.items():
+        print(f"  control {name}: {int(frame.toy_like.sum())} of {len(frame)} heads toy-like")
     for _, row in result.matching.iterrows():
         print(f"  [{row.space}] {row.statement}")
     return 0

@@ -18,9 +18,11 @@ SHAPE = dict(n_heads=2, d_model=64, d_head=32, d_mlp=64, n_ctx=16)
 
 
 def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, seed: int = 0,
-                            swapped: tuple[int, ...] = ()) -> Path:
-    """``swapped``: models whose two heads trade roles (head 0 previous-token, head 1 self)."""
-    cfg = load_config(None, {**SHAPE, "n": n_models})
+                            swapped: tuple[int, ...] = (), skip: int = 0) -> Path:
+    """``swapped``: models whose two heads trade roles (head 0 previous-token, head 1 self). ``skip``: draw and
+    discard the first ``skip`` models, so the models saved are new seeds of the same construction (held-out seeds
+    of a fleet built with ``n_models <= skip``)."""
+    cfg = load_config(None, {**SHAPE, "n": n_models, "seed": 990 + skip})  # draw d is seed 990 + d
     rng = np.random.default_rng(seed)
     m = rng.standard_normal((64, 63))
     m -= m.mean(axis=0)
@@ -29,7 +31,8 @@ def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, se
     prev_q, prev_k = np.zeros_like(pos), np.zeros_like(pos)
     prev_q[:, 1:], prev_k[:, 1:] = pos[:, 1:], pos[:, :-1]
     models = []
-    for i in range(n_models):
+    for draw in range(skip + n_models):
+        i = draw - skip
         model = build_native_model(cfg.tl_config(i))
         attn = model.layers[0].attn
         with torch.no_grad():
@@ -47,6 +50,8 @@ def build_constructed_fleet(out: Path, n_models: int = 6, noise: float = 0.5, se
             attn.k.weight.copy_(torch.tensor(k, dtype=torch.float32))
             attn.q.bias.zero_()
             attn.k.bias.zero_()
+        if i < 0:
+            continue
         entry = ModelEntry(index=i, seed=cfg.model_seed(i), status=Status.DONE)
         save_toy_model(out / entry.dir, model.state_dict(), cfg.tl_config(i), cfg.to_dict(), i)
         models.append(entry)

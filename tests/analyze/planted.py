@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
+from analyze.compare.controls import save_one_layer_gpt2
 
 D_MODEL, N_HEAD, N_CTX = 256, 4, 16
 D_HEAD = D_MODEL // N_HEAD
@@ -66,30 +66,3 @@ def build_planted_gpt2(out: Path, word_ids: list[int], n_pairs: int, seed: int =
 
     c_attn = np.concatenate([3.0 * np.concatenate(w_q, 1), np.concatenate(w_k, 1), np.concatenate(w_v, 1)], 1)
     return save_one_layer_gpt2(out, wte, pos, c_attn, np.concatenate(w_o, 0), N_HEAD)  # QK gain 3: LN norms are 16
-
-
-def save_one_layer_gpt2(out: Path, wte: np.ndarray, wpe: np.ndarray, c_attn: np.ndarray, c_proj: np.ndarray,
-                        n_head: int) -> Path:
-    """A one-layer GPT-2 (tied embeddings, no dropout, zero MLP and biases) with the given weights, saved to ``out``.
-
-    wte: [d_model, vocab]; wpe: [d_model, positions]; c_attn: [d_model, 3 d_model] (Q | K | V, heads side by
-    side); c_proj: [d_model, d_model] (rows: heads' value dims)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    d_model, n_positions = wpe.shape
-    config = GPT2Config(vocab_size=wte.shape[1], n_positions=n_positions, n_embd=d_model, n_layer=1, n_head=n_head,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)
-    model = GPT2LMHeadModel(config)
-    with torch.no_grad():
-        t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-        model.transformer.wte.weight.copy_(t(wte.T))
-        model.transformer.wpe.weight.copy_(t(wpe.T))
-        block = model.transformer.h[0]
-        block.attn.c_attn.weight.copy_(t(c_attn))
-        block.attn.c_attn.bias.zero_()
-        block.attn.c_proj.weight.copy_(t(c_proj))
-        block.attn.c_proj.bias.zero_()
-        for p in block.mlp.parameters():
-            p.zero_()
-    model.save_pretrained(out)
-    return Path(out)

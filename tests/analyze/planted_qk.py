@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.analyze.planted import save_one_layer_gpt2
+from analyze.compare.controls import save_one_layer_gpt2
 
 D_MODEL, N_HEAD, N_CTX = 512, 4, 32
 D_HEAD = D_MODEL // N_HEAD

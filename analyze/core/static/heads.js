@@ -425,16 +425,19 @@ function comparePage() {
   const theirs = Object.fromEntries(D.theirs.heads.map(h => [h.id, h]));
   const plot = el("div", {id: "projection"});
   const info = hoverBox();
+  const controls = Object.entries(D.controls || {}).map(([c, r]) => `${c}: ${r.toy_like} of ${r.n} toy-like`).join("; ");
   section(`${D.pretrained} heads over the fleet's projection`,
-          el("p", {class: "note"}, `Fleet heads (circles) by cluster; ${D.pretrained} heads (diamonds) in the colour of the ` +
-             `cluster they land in with p ≤ ${D.alpha}, grey otherwise. Hover a head; click it to open it.`),
+          el("p", {class: "note"}, `Fleet heads (circles) by cluster; ${D.pretrained} heads (diamonds): toy-like ones ` +
+             `(calibrated p > ${D.alpha}: no farther from the nearest cluster than a left-out seed's heads) in that ` +
+             `cluster's colour, the rest grey. Space: ${D.space.replace("_", " ")}. ` +
+             (controls ? `Controls: ${controls}. ` : "") + `Hover a head; click it to open it.`),
           el("div", {class: "row"}, plot, info), el("div", {id: "head-anchor"}));
-  function landed(h) { return h.p !== null && h.p <= D.alpha ? h.cluster : null; }
+  function landed(h) { return h.toy_like ? h.cluster : null; }
   const points = [
     ...D.toy.heads.map(h => ({id: h.id, x: h.x, y: h.y, group: `fleet cluster ${h.cluster}`, color: clusterColor(h.cluster),
                               label: `${h.id} · cluster ${h.cluster}`})),
     ...D.theirs.heads.map(h => ({id: h.id, x: h.x, y: h.y, group: D.pretrained, color: clusterColor(landed(h)), symbol: "diamond",
-                                 size: 8, label: `${h.id} → cluster ${h.cluster}, p = ${fmt(h.p)}`})),
+                                 size: 8, label: `${h.id} → cluster ${h.cluster}, calibrated p = ${fmt(h.p)}`})),
   ];
   function small(container, id, tokens, b64, title) {
     const div = el("div", {});
@@ -451,7 +454,9 @@ function comparePage() {
     }
     const h = theirs[id];
     info.append(el("b", {class: "hover-id"}, id),
-      el("div", {}, `nearest cluster ${h.cluster} (${D.clusters[h.cluster] || ""}), p = ${fmt(h.p)}, distance ${fmt(h.distance)}`),
+      el("div", {}, `calibrated p = ${fmt(h.p)}: ${h.toy_like ? "toy-like" : "not toy-like"}`),
+      el("div", {}, `nearest cluster ${h.cluster} (${D.clusters[h.cluster] || ""}), distance ${fmt(h.distance)}; ` +
+                    `first-token mass ${fmt(h.sink)}`),
       el("div", {class: "note"}, `nearest fleet heads: ${h.nearest.slice(0, 3).join(", ")}`));
     small(info, id, D.theirs.prompts[0], D.theirs.patterns[id][0], `${id}, prompt 0`);
     const near = h.nearest[0];
@@ -466,29 +471,30 @@ function comparePage() {
     const near = h.nearest[0];
     const views = [{label: D.pretrained, tokens: D.theirs.prompts, patterns: D.theirs.patterns[id]}];
     if (near) views.push({label: `nearest fleet head ${near}`, tokens: D.toy.prompts, patterns: D.toy.patterns[near]});
-    showHead(id, views, {text: `lands nearest cluster ${h.cluster} (${D.clusters[h.cluster] || ""}), p = ${fmt(h.p)}; ` +
+    showHead(id, views, {text: `${h.toy_like ? "toy-like" : "not toy-like"} (calibrated p = ${fmt(h.p)}); nearest cluster ${h.cluster} (${D.clusters[h.cluster] || ""}); ` +
                                 `nearest fleet heads ${h.nearest.join(", ")}`});
   }
   projectionPlot(plot, points, `PCA fitted on the fleet's heads; ${D.theirs.heads.length} ${D.pretrained} heads projected`, hover, open);
 
   const grid = el("div", {id: "grid"});
-  section("Where each head lands (layer × head)", el("p", {class: "note"},
-          `Colour: the fleet cluster a head lands in with p ≤ ${D.alpha}; grey: no cluster nearer than chance.`), grid);
+  section("Every head's calibrated p (layer × head)", el("p", {class: "note"},
+          `Colour: log10 of the calibrated p; above ${D.alpha} (log10 ${fmt(Math.log10(D.alpha))}) a head is toy-like. ` +
+          `Hover a cell for the head, its p and its nearest cluster; click to open it.`), grid);
   const z = [], text = [], ids = [];
   for (let l = 0; l < D.n_layers; l++) { z.push(new Array(D.n_heads).fill(null)); text.push(new Array(D.n_heads).fill("")); ids.push(new Array(D.n_heads).fill("")); }
-  const keys = Object.keys(D.clusters).map(Number);
-  const k = Math.max(1, keys.length);
+  let lowest = 0;
   D.theirs.heads.forEach(h => {
-    const c = landed(h);
-    z[h.layer][h.head] = c === null ? -1 : c;
-    text[h.layer][h.head] = `${h.id}: ${c === null ? "no cluster (p = " + fmt(h.p) + ")" : "cluster " + c + ", p = " + fmt(h.p)}`;
+    const lp = Math.log10(Math.max(h.p, 1e-6));
+    lowest = Math.min(lowest, lp);
+    z[h.layer][h.head] = lp;
+    text[h.layer][h.head] = `${h.id}: calibrated p = ${fmt(h.p)}, ${h.toy_like ? "toy-like" : "not toy-like"}; ` +
+                            `nearest cluster ${h.cluster} (${D.clusters[h.cluster] || ""})`;
     ids[h.layer][h.head] = h.id;
   });
-  const scale = [[0, GREY], [1 / (k + 1), GREY]];
-  keys.forEach((c, i) => { scale.push([(i + 1) / (k + 1), clusterColor(c)], [(i + 2) / (k + 1), clusterColor(c)]); });
-  Plotly.react(grid, [{z, text, customdata: ids, type: "heatmap", zmin: -1.5, zmax: k - 0.5, colorscale: scale,
-    showscale: false, hovertemplate: "%{text}<extra></extra>", xgap: 1, ygap: 1}],
-    {width: Math.max(420, Math.min(900, 160 + 46 * D.n_heads)), height: Math.max(240, Math.min(1200, 120 + 24 * D.n_layers)), margin: {t: 20},
+  Plotly.react(grid, [{z, text, customdata: ids, type: "heatmap", zmin: Math.min(lowest, Math.log10(D.alpha) - 1), zmax: 0,
+    colorscale: "Viridis", colorbar: {title: {text: "log10 calibrated p", side: "right"}},
+    hovertemplate: "%{text}<extra></extra>", xgap: 1, ygap: 1}],
+    {width: Math.max(460, Math.min(900, 220 + 46 * D.n_heads)), height: Math.max(240, Math.min(1200, 120 + 24 * D.n_layers)), margin: {t: 20},
      xaxis: {title: {text: "head"}, dtick: 1}, yaxis: {title: {text: "layer"}, dtick: 1, autorange: "reversed"}}, CONFIG);
   grid.on("plotly_click", ev => { const id = ev.points[0].customdata; if (id) open(id); });
 

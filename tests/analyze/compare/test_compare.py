@@ -1,12 +1,15 @@
-"""analyze compare: a 'pretrained' GPT-2-architecture model whose layer-0 heads copy a fleet's two kinds of heads."""
+"""analyze compare: a 'pretrained' GPT-2-architecture model whose layer-0 heads copy a fleet's two kinds of heads,
+beside held-out seeds of the fleet's construction (calibration) and sharp positional heads no toy grows (power)."""
 
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from analyze.__main__ import main
+from analyze.compare.controls import positional_gpt2
 from analyze.compare.pipeline import match_verdict
 from analyze.probes.words import load_pairs
 from tests.analyze.constructed_fleet import build_constructed_fleet
@@ -14,19 +17,27 @@ from tests.analyze.planted import build_planted_gpt2
 from tests.browser import Page
 from train.tokenizer import load_gpt2_tokenizer
 
-SMALL = ["--prompts", "32", "--permutations", "199", "bottlenecks=[4]", "ae_epochs=5", "n_gammas=100",
+SMALL = ["--prompts", "32", "bottlenecks=[4]", "ae_epochs=5", "n_gammas=100",
          "stability_replicates=2", "null_replicates=1", "null_gammas=20", "knockout_prompts=4", "knockout_tokens=50"]
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """Fleet: head 0 attends to itself, head 1 to the previous token, in 9 noisy models. 'Pretrained' model:
-    planted GPT-2 whose head 0 attends to itself and head 1 to the previous token (heads 2, 3: other roles)."""
+    """Fleet: head 0 attends to itself, head 1 to the previous token, in 12 noisy models (24 reference heads: the
+    smallest p is 1/25). 'Pretrained' model: planted GPT-2 whose head 0 attends to itself and head 1 to the previous
+    token (heads 2, 3: other roles). Controls: 3 more models of the fleet's construction, and a GPT-2 whose heads
+    attend 3 tokens back and always to position 2."""
     root = tmp_path_factory.mktemp("compare")
-    fleet = build_constructed_fleet(root / "fleet", n_models=9)
+    fleet = build_constructed_fleet(root / "fleet", n_models=12)
+    build_constructed_fleet(root / "heldout", n_models=3, skip=12)
+    positional_gpt2(root / "positional", ["back:3", "abs:2"])
     pairs = load_pairs(None, load_gpt2_tokenizer())
     planted = build_planted_gpt2(root / "planted", list(pairs.token_ids[:20] + pairs.token_ids[pairs.n_pairs:pairs.n_pairs + 20]), 20)
     return root, fleet, planted
+
+
+def controls(root):
+    return ["--control", f"heldout={root / 'heldout'}", "--control", f"positional={root / 'positional'}"]
 
 
 def run(root, fleet, pretrained, out, *extra, nltk_data, cache_dir):
@@ -39,7 +50,7 @@ def run(root, fleet, pretrained, out, *extra, nltk_data, cache_dir):
 def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, cache_dir):
     root, fleet, planted = setup
     assert not (root / "phrenology").exists()  # computed on the fly
-    assert run(root, fleet, planted, root / "out", nltk_data=nltk_data, cache_dir=cache_dir) == 0
+    assert run(root, fleet, planted, root / "out", *controls(root), nltk_data=nltk_data, cache_dir=cache_dir) == 0
     assert (root / "phrenology" / "clusters.csv").exists() and (root / "probes" / "fleet" / "probes.csv").exists()
     clusters = pd.read_csv(root / "phrenology" / "clusters.csv").set_index("head_id").cluster
     self_cluster, prev_cluster = clusters["m00.L0H0"], clusters["m00.L0H1"]
@@ -47,17 +58,22 @@ def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, c
     place = pd.read_csv(root / "out" / "placement.csv").set_index("pretrained_head")
     assert place.loc["planted.L0H0", "nearest_cluster"] == self_cluster
     assert place.loc["planted.L0H1", "nearest_cluster"] == prev_cluster
-    assert place.loc[["planted.L0H0", "planted.L0H1"], "p_value"].max() <= 0.05
-    assert place.loc[["planted.L0H2", "planted.L0H3"], "p_value"].min() > 0.05  # heads with no counterpart
+    assert place.loc[["planted.L0H0", "planted.L0H1"], "toy_like"].all()  # copies of the fleet's heads
+    assert not place.loc[["planted.L0H2", "planted.L0H3"], "toy_like"].any()  # heads with no counterpart
+    assert (place.p_value > 0.05).equals(place.toy_like) and place.p_value.min() == pytest.approx(1 / 25)
+    heldout = pd.read_csv(root / "out" / "control_heldout.csv")
+    assert len(heldout) == 6 and heldout.toy_like.sum() >= 5  # unseen seeds: P(2+ of 6 rejected) = 0.03 at 5%
+    positional = pd.read_csv(root / "out" / "control_positional.csv")
+    assert len(positional) == 2 and not positional.toy_like.any()  # power: no toy grows these
     matching = pd.read_csv(root / "out" / "matching.csv")
     for space in ("pattern", "probe_scores"):
         pairs = dict(matching.query("space == @space")[["cluster", "pretrained_head"]].itertuples(index=False))
         assert pairs == {self_cluster: "planted.L0H0", prev_cluster: "planted.L0H1"}
-    assert matching.query("space == 'pattern'").statement.str.contains("lands in it").all()
+    assert matching.query("space == 'pattern'").statement.str.contains("is toy-like and nearest to it").all()
     described = dict(matching[["cluster", "cluster_description"]].itertuples(index=False))
     assert described[prev_cluster] == "previous-token heads" and described[self_cluster] == "self-attending heads"
     scores = pd.read_csv(root / "out" / "scores.csv")
-    assert set(scores.source) == {"toy", "pretrained"} and len(scores) == 18 + 4
+    assert set(scores.source) == {"toy", "pretrained"} and len(scores) == 24 + 4
     context = pd.read_csv(root / "out" / "score_context.csv").set_index(["pretrained_head", "score"])
     # the planted previous-token head, beside the fleet: its best previous-token head is one of the fleet's head 1s
     row = context.loc[("planted.L0H1", "prev_token")]
@@ -84,7 +100,8 @@ def test_compare_page_hover_shows_the_head_and_its_p_value(setup, browser):
     head, offset = isolated_point(page, "projection", list(placement.index))
     page.hover("projection", offset)
     text = page.text("hover-info")
-    assert text.splitlines()[0] == head and f"p = {placement.loc[head, 'p_value']:.3g}" in text
+    assert text.splitlines()[0] == head and f"calibrated p = {placement.loc[head, 'p_value']:.3g}" in text
+    assert ("not toy-like" in text) != bool(placement.loc[head, "toy_like"])
     page.click("projection", offset)
     assert page.text("head-title") == head
     assert page.console_errors() == []
@@ -103,7 +120,7 @@ def test_replaced_weights_are_recomputed_not_reused(setup, nltk_data, cache_dir,
     shutil.copytree(root / "probes", tmp_path / "probes")
     before = pd.read_csv(tmp_path / "probes" / "fleet" / "probes.csv").set_index("head_id")
     assert before.loc["m00.L0H0", "self"] > 0.5  # as built
-    swapped = build_constructed_fleet(tmp_path / "swapped", n_models=9, swapped=(0,))
+    swapped = build_constructed_fleet(tmp_path / "swapped", n_models=12, swapped=(0,))
     shutil.copy(swapped / "model_00" / "model.safetensors", copy / "model_00" / "model.safetensors")
     assert run(tmp_path, copy, planted, tmp_path / "out", "--no-progress", nltk_data=nltk_data,
                cache_dir=cache_dir) == 0
@@ -134,30 +151,48 @@ def test_same_vocabulary_saved_with_its_tokenizer_reads_the_fleet_tokens(setup, 
     assert place.tokenization.str.startswith("same tokenizer as the fleet").all()
 
 
+def other_tokenizer_model(setup, path):
+    """The planted model with a tokenizer of other ids for the same strings (Ġthe and Ġof swapped)."""
+    other = planted_with_gpt2_tokenizer(setup, path)
+    spec = json.loads((other / "tokenizer.json").read_text())
+    vocab = spec["model"]["vocab"]
+    vocab["Ġthe"], vocab["Ġof"] = vocab["Ġof"], vocab["Ġthe"]  # same size, other ids: another tokenizer
+    (other / "tokenizer.json").write_text(json.dumps(spec))
+    return other
+
+
 @pytest.mark.slow
-def test_another_tokenizer_reads_the_same_text_at_equal_length(setup, nltk_data, cache_dir, tmp_path):
-    from analyze.compare.pipeline import pretrained_prompts
+def test_another_tokenizer_reads_the_same_token_strings_where_both_cut_alike(setup, nltk_data, cache_dir, tmp_path,
+                                                                             monkeypatch):
+    """Another tokenizer reads the fleet prompts it cuts into the same token strings, so position k holds the same
+    text on both sides; with too few such prompts it falls back to the same text re-tokenised, and says so."""
+    from analyze.compare import pipeline
     from analyze.core.fleet import Fleet
     from analyze.core.models import load_tokenizer, resolve_models
     from analyze.phrenology.run import PhrenologyRun
 
     root, fleet, _ = setup
-    other = planted_with_gpt2_tokenizer(setup, tmp_path / "other")
-    spec = json.loads((other / "tokenizer.json").read_text())
-    vocab = spec["model"]["vocab"]
-    vocab["Ġthe"], vocab["Ġof"] = vocab["Ġof"], vocab["Ġthe"]  # same size, other ids: another tokenizer
-    (other / "tokenizer.json").write_text(json.dumps(spec))
+    other = other_tokenizer_model(setup, tmp_path / "other")
     assert run(root, fleet, other, tmp_path / "out", nltk_data=nltk_data, cache_dir=cache_dir) == 0
     place = pd.read_csv(tmp_path / "out" / "placement.csv")
-    assert len(place) == 4 and place.tokenization.str.contains("re-tokenised").all()
-    # every fleet prompt, same text from the same sentence, 16 tokens on both sides (none dropped)
+    assert len(place) == 4 and place.tokenization.str.contains("token for token").all()
     run_dir = PhrenologyRun(root / "phrenology")
     (model,) = resolve_models(other)
-    theirs, _ = pretrained_prompts(run_dir, Fleet(fleet, nltk_data, cache_dir), model, load_tokenizer(model))
+    theirs_tok, ours_tok = load_tokenizer(model), load_gpt2_tokenizer()
+    choice = pipeline.pretrained_prompts(run_dir, Fleet(fleet, nltk_data, cache_dir), model, theirs_tok)
     ours = run_dir.prompt_tokens()
-    assert theirs.shape == ours.shape == (32, 16)
-    decode_ours, decode_theirs = load_gpt2_tokenizer().decode, load_tokenizer(model).decode
-    assert all(decode_theirs(t) == decode_ours(o) for t, o in zip(theirs, ours))
+    assert choice.shared == 32 and list(choice.toy_rows) == list(range(32)) and choice.tokens.shape == (32, 16)
+    assert all(pipeline.token_strings(theirs_tok, t) == pipeline.token_strings(ours_tok, o)
+               for t, o in zip(choice.tokens, ours))
+    the, of = ours_tok.convert_tokens_to_ids("Ġthe"), ours_tok.convert_tokens_to_ids("Ġof")
+    assert (ours == the).any() and (choice.tokens[ours == the] == of).all()  # same strings, other ids
+
+    monkeypatch.setattr(pipeline, "shared_token_rows", lambda toy, a, b: (np.arange(10), toy[:10]))
+    fallback = pipeline.pretrained_prompts(run_dir, Fleet(fleet, nltk_data, cache_dir), model, theirs_tok)
+    assert "re-tokenised" in fallback.statement and "only 10 of the fleet's 32" in fallback.statement
+    assert fallback.tokens.shape == (32, 16)  # every prompt, its own 16 tokens of the same text
+    decode_ours, decode_theirs = ours_tok.decode, theirs_tok.decode
+    assert all(decode_theirs(t) == decode_ours(o) for t, o in zip(fallback.tokens, ours))
 
 
 def test_missing_pretrained_weights_is_one_line(setup, nltk_data, cache_dir, tmp_path, capsys):
@@ -168,12 +203,11 @@ def test_missing_pretrained_weights_is_one_line(setup, nltk_data, cache_dir, tmp
     assert "local Hugging Face cache" in err and len(err.splitlines()) == 1
 
 
-def test_match_sentence_claims_a_landing_only_when_the_placement_backs_it():
+def test_match_sentence_claims_resemblance_only_when_the_calibrated_test_backs_it():
     placed = pd.DataFrame({"pretrained_head": ["a", "b", "c"], "nearest_cluster": [0, 1, 0],
-                           "p_value": [0.01, 0.01, 0.5]}).set_index("pretrained_head")
-    assert "a lands in it (p = 0.01)" in match_verdict("pattern", 0, "a", 1.0, placed)
-    assert "lies nearer cluster 1 (p = 0.01)" in match_verdict("pattern", 0, "b", 1.0, placed)
-    nearest_but_chance = match_verdict("pattern", 0, "c", 1.0, placed)  # nearest, but p = 0.5: say so
-    assert "nearest to it, but no nearer than a random group" in nearest_but_chance and "p = 0.5 > 0.05" in nearest_but_chance
-    assert "lands" not in nearest_but_chance and "nearer cluster" not in nearest_but_chance
+                           "p_value": [0.4, 0.4, 0.01]}).set_index("pretrained_head")
+    assert "a is toy-like and nearest to it (p = 0.4)" in match_verdict("pattern", 0, "a", 1.0, placed)
+    assert "lies nearer cluster 1 (p = 0.4)" in match_verdict("pattern", 0, "b", 1.0, placed)
+    far = match_verdict("pattern", 0, "c", 1.0, placed)  # nearest, but farther than any seed's heads: say so
+    assert "not toy-like" in far and "p = 0.01 ≤ 0.05" in far and "nearer cluster" not in far
     assert "closest match on probe scores" in match_verdict("probe_scores", 0, "a", 1.0, placed)
