@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from train.config import ConfigError, load_config, parse_cli_overrides
-from train.corpus import PROJECT_ROOT
+from train.paths import runs_dir
 from train.errors import run_command
 from train.logs import setup_logging
 
@@ -110,7 +110,7 @@ def phrenology_main(args) -> int:
     fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
     analysis_prompts(cfg.prompts, fleet.n_ctx, cfg.prompt_seed, fleet.heldout_fraction, args.nltk_data,
                      args.cache_dir)  # checks --prompts before any output is written
-    out = args.out or PROJECT_ROOT / "runs" / "phrenology" / run_name(fleet.path)
+    out = args.out or runs_dir() / "phrenology" / run_name(fleet.path)
     seconds = run_phrenology(fleet, cfg, out, args.force, args.csv, progress=not args.no_progress)
     print(f"phrenology of {fleet.path} → {out / 'report.html'}")
     for step, s in seconds.items():
@@ -138,7 +138,7 @@ def probes_main(args) -> int:
     if args.alpha is not None:
         overrides["alphas"] = parse_numbers(args.alpha, "--alpha")
     cfg = load_config(None, overrides, cls=ProbeConfig)
-    out = args.out or PROJECT_ROOT / "runs" / "probes" / run_name(args.model)
+    out = args.out or runs_dir() / "probes" / run_name(args.model)
     frame = run_probes(args.model, families, args.pairs, cfg, out, args.nltk_data, args.cache_dir, args.device,
                        progress=not args.no_progress, categories_path=args.categories, allow_partial=args.allow_partial,
                        layers=parse_layers(args.layers))
@@ -166,7 +166,7 @@ def compare_main(args) -> int:
         controls[name] = model
     layers = parse_layers(args.layers)
     fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
-    runs = PROJECT_ROOT / "runs"
+    runs = runs_dir()
     out = args.out or runs / "compare" / f"{run_name(fleet.path)}-{run_name(args.pretrained)}"
     phrenology_dir = args.phrenology_dir or runs / "phrenology" / run_name(fleet.path)
     probes_dir = args.probes_dir or runs / "probes"

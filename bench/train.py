@@ -119,7 +119,7 @@ def val_loss_after(cfg: FleetConfig, steps: int, precision: str) -> float:
     run = load_config(None, {**cfg.to_dict(), "n": 1, "train_windows": cfg.batch_size * steps, "epochs": 1,
                              "precision": precision, "checkpoint_every_n_steps": 10**6, "members_per_step": 1})
     with tempfile.TemporaryDirectory() as tmp:
-        return train_fleet(run, Path(tmp) / "fleet", progress=False)["models"][0]["final_val_loss"]
+        return train_fleet(run, Path(tmp) / "fleet", progress=False).models[0].final_val_loss
 
 
 def main(argv=None) -> None:

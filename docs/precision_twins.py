@@ -3,7 +3,7 @@
 Two fleets trained from the same seeds, windows and batch order (here the paper fleet in fp32 and model 0 again
 in bf16) hold "twin" heads: same seed, same layer and head index. If training is stable to rounding, each head's
 nearest neighbour among all the other fleet's heads is its twin, and twins sit much closer than two heads of the
-same kind from different seeds. Distances are the phrenology distances (seed 003 §2.1.4: Euclidean, between
+same kind from different seeds. Distances are the phrenology distances (Attention Phrenology §2.1.4: Euclidean, between
 flattened patterns on the same held-out prompts). Prints one row per head and writes it as CSV.
 """
 

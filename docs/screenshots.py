@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from analyze.phrenology.run import PhrenologyRun
-from tests.browser import Page, start_browser
+from docs.browser import Page, start_browser
 
 OUT = Path(__file__).parent / "screens"
 

@@ -10,12 +10,9 @@ from pathlib import Path
 import pytest
 
 from train.config import load_config
+from tests.helpers import MICRO
 from train.corpus import DEFAULT_NLTK_DATA
 
-# Paper architecture family shrunk to seconds per model: 1 layer, SoLU-LN, n_ctx 16, GPT-2 vocab.
-MICRO = dict(n=2, n_heads=2, d_model=32, d_head=16, d_mlp=64, train_windows=512, val_windows=64,
-             batch_size=32, epochs=2, lr=3e-3, weight_decay=0.1, checkpoint_every_n_steps=8,
-             log_every_n_steps=4, precision="32-true")
 
 
 def pytest_configure(config):
@@ -123,7 +120,7 @@ def browser():
     """Headless Chromium (tests/browser.py); skipped with the reason where it is missing, an error on CI."""
     import os
 
-    from tests.browser import missing_browser, start_browser
+    from docs.browser import missing_browser, start_browser
 
     why = missing_browser()
     if why and os.environ.get("CI"):

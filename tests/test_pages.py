@@ -15,7 +15,8 @@ import pytest
 from analyze.__main__ import main
 from analyze.core.page import decode_unit, read_page_data
 from analyze.phrenology.run import PhrenologyRun
-from tests.browser import Page
+from docs.browser import Page
+from tests.helpers import assert_offline_and_clean, isolated_point
 
 SMALL = ["prompts=48", "bottlenecks=[2,4]", "ae_epochs=2", "n_gammas=40", "stability_replicates=2",
          "null_replicates=2", "null_gammas=20", "knockout_prompts=8", "knockout_tokens=100", "first_token_prompts=16"]
@@ -32,20 +33,6 @@ def pages(micro_fleet, nltk_data, cache_dir, tmp_path_factory) -> dict[str, Path
     assert main(["probes", "--model", str(micro_fleet[0]), "--out", str(root / "probes"), "--prompts", "8",
                  *common]) == 0
     return {"phrenology": root / "phrenology", "probes": root / "probes"}
-
-
-def isolated_point(page: Page, div: str, ids: list[str]) -> tuple[str, tuple[int, int]]:
-    """The head whose marker is farthest from every other marker (so the mouse can only mean that one)."""
-    offsets = {h: page.point_offset(div, h) for h in ids}
-    xy = np.array(list(offsets.values()), dtype=float)
-    gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
-    best = list(offsets)[int(gaps.min(axis=1).argmax())]
-    return best, offsets[best]
-
-
-def assert_offline_and_clean(page: Page) -> None:
-    assert page.foreign_requests() == []
-    assert page.console_errors() == []
 
 
 def test_phrenology_page_carries_the_runs_patterns(pages, micro_fleet):

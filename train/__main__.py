@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from train.config import ConfigError, load_config, parse_cli_overrides
-from train.corpus import PROJECT_ROOT
+from train.paths import checkpoints_dir
 from train.errors import run_command
 from train.logs import setup_logging
 
@@ -53,7 +53,7 @@ def fleet_main(args) -> int:
     for key in ("n", "seed", "device"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
-    out = args.out or PROJECT_ROOT / "checkpoints" / (args.config.stem if args.config else "paper")
+    out = args.out or checkpoints_dir() / (args.config.stem if args.config else "paper")
     cfg = load_config(args.config, overrides, base=None if args.config else existing_config(out))
     if args.launcher == "ray":
         from train.ray_launcher import train_fleet_ray

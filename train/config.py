@@ -1,6 +1,6 @@
 """One flat config for a fleet run: model shape, data sample, optimiser, run settings.
 
-The defaults are the Attention Phrenology paper's config (seed 003 §2.1.1–2.1.2); where the paper is
+The defaults are the Attention Phrenology paper's config (§2.1.1–2.1.2); where the paper is
 silent, the authors' public code (edkins/universality, training/) fixed the value, and the comment says so.
 YAML files in ``configs/`` hold only overrides; ``key=value`` on the command line overrides them again.
 """
@@ -145,10 +145,14 @@ def _field_names(cls) -> set[str]:
 
 def apply_overrides(cfg: FleetConfig, overrides: dict[str, Any]) -> FleetConfig:
     """Return a new config with ``overrides`` applied; unknown keys are an error."""
-    known = {f.name for f in fields(cfg)}
+    known = sorted(f.name for f in fields(cfg))
     unknown = sorted(set(overrides) - set(known))
     if unknown:
-        raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+        import difflib
+
+        hints = [f"{k} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(k, known, 1)) else k
+                 for k in unknown]
+        raise ConfigError(f"unknown config key(s) {', '.join(hints)}; known keys: {', '.join(known)}")
     values = {k: _coerce(k, v, getattr(cfg, k)) for k, v in overrides.items()}
     return dataclasses.replace(cfg, **values)
 
@@ -174,7 +178,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"{where}: not valid YAML ({problem})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must be a flat mapping of key: value")
         cfg = apply_overrides(cfg, loaded)

@@ -30,11 +30,20 @@ class CorpusNotFound(UserError, FileNotFoundError):
 
 
 def candidate_data_dirs(nltk_data: str | Path | None = None) -> list[Path]:
-    """Where to look for ``corpora/brown(.zip)``, first match wins: option, $NLTK_DATA, ../shared."""
+    """Where to look for ``corpora/brown(.zip)``, first match wins: the option; else $NLTK_DATA, ../shared beside
+    the checkout, and NLTK's own search path (``nltk.data.path``: ~/nltk_data, the Python prefix's share/nltk_data,
+    /usr/share/nltk_data, ..., where ``python -m nltk.downloader brown`` puts it)."""
     if nltk_data is not None:
         return [Path(nltk_data)]
     dirs = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
-    return dirs + [DEFAULT_NLTK_DATA]
+    return list(dict.fromkeys(dirs + [DEFAULT_NLTK_DATA] + nltk_search_path()))
+
+
+def nltk_search_path() -> list[Path]:
+    """NLTK's data path as NLTK itself computes it (it reads $NLTK_DATA and the home folder at import)."""
+    import nltk
+
+    return [Path(p).expanduser() for p in nltk.data.path]
 
 
 def find_brown(nltk_data: str | Path | None = None) -> Path:
@@ -46,9 +55,11 @@ def find_brown(nltk_data: str | Path | None = None) -> Path:
             looked.append(str(path))
             if path.exists():
                 return path
+    roots = candidate_data_dirs(nltk_data)
+    where = roots[0] if nltk_data is not None else "~/nltk_data"
     raise CorpusNotFound(
-        f"Brown corpus not found (looked in {', '.join(looked)}); put brown.zip from nltk_data under "
-        f"DIR/corpora/ and pass --nltk-data DIR or set NLTK_DATA=DIR"
+        f"Brown corpus not found (no corpora/brown.zip in {', '.join(map(str, roots))}); fetch it with: "
+        f"python -m nltk.downloader -d {where} brown"
     )
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from train.corpus import PROJECT_ROOT, Split, find_brown, read_brown, split_documents
+from train.corpus import Split, find_brown, read_brown, split_documents
+from train.paths import cache_dir as default_cache_dir
 from train.tokenizer import fingerprint_of, load_gpt2_tokenizer, tokenizer_fingerprint
 from train.config import ConfigError
 
-DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 _CACHE_VERSION = 1
 
 
@@ -74,7 +74,7 @@ def tokenize_brown(heldout_fraction: float, nltk_data=None, cache_dir: Path | No
     """
     import datasets
 
-    cache_dir = Path(cache_dir or DEFAULT_CACHE_DIR)
+    cache_dir = Path(cache_dir or default_cache_dir())
     tokenizer_id = tokenizer_fingerprint() if tokenizer is None else fingerprint_of(tokenizer)
     prefix = "brown-gpt2" if tokenizer is None else "brown-tok"
     path = cache_dir / f"{prefix}-{_cache_key(find_brown(nltk_data), heldout_fraction, tokenizer_id)}"

@@ -1,4 +1,4 @@
-"""The one base class of every error a user can cause (STYLE 8).
+"""The one base class of every error a user can cause.
 
 The CLIs catch ``UserError`` alone and print its message as one line (exit 2): a bad config, a missing corpus
 or checkpoint, a fleet that cannot be analysed, an output folder that cannot be written. Any other exception is

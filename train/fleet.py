@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from train.checkpoints import save_toy_model, usable_checkpoint
-from train.config import FleetConfig
+from train.config import ConfigError, FleetConfig
 from train.data import tokenize_brown
 from train.errors import UserError
 from train.files import atomic_write, write_json
@@ -190,8 +190,35 @@ def train_fleet(cfg: FleetConfig, out: str | Path, nltk_data=None, cache_dir=Non
     The run holds ``out/.lock``: a second run on the same dir is refused while this one lives.
     """
     out = Path(out)
+    check_disk_space(cfg, out)
     with fleet_lock(out):
         return _train_fleet(cfg, out, nltk_data, cache_dir, progress)
+
+
+CHECKPOINT_BYTES_PER_PARAM = 16  # model.safetensors (fp32: 4) + last.ckpt (weights and Adam's two moments: 12)
+
+
+def parameter_count(cfg: FleetConfig, vocab: int = 50_257) -> int:
+    """Parameters of one model of ``cfg`` (embedding, positions, unembedding, attention and MLP weights)."""
+    d, heads = cfg.d_model, cfg.n_heads * cfg.d_head
+    attention = 4 * d * heads + 3 * heads + d
+    mlp = 0 if cfg.attn_only else 2 * d * cfg.d_mlp + cfg.d_mlp + d
+    return vocab * d * 2 + vocab + cfg.n_ctx * d + cfg.n_layers * (attention + mlp + 4 * d)
+
+
+def check_disk_space(cfg: FleetConfig, out: Path) -> None:
+    """Refuse a fleet whose checkpoints would not fit on the disk of ``out``, before anything is written."""
+    import shutil
+
+    done = len([p for p in out.glob("model_*/model.safetensors")]) if out.exists() else 0
+    per_model = CHECKPOINT_BYTES_PER_PARAM * parameter_count(cfg)
+    needed = max(0, cfg.n - done) * per_model
+    existing = next(p for p in [out, *out.parents] if p.exists())
+    free = shutil.disk_usage(existing).free
+    if needed > free:
+        raise ConfigError(f"a fleet of {cfg.n} models needs about {needed / 1e9:,.0f} GB for its checkpoints "
+                          f"({per_model / 1e6:,.0f} MB a model), and the disk of {existing} has {free / 1e9:,.0f} GB "
+                          f"free; ask for fewer models (--n) or another --out")
 
 
 def prepare_fleet(cfg: FleetConfig, out: Path, nltk_data, cache_dir) -> tuple[FleetRecord, str, str, int]:

@@ -3,10 +3,10 @@ natively and faster than fp32 (any CUDA GPU with bf16, or a CPU whose bf16 matmu
 
 On a CPU without native bf16, oneDNN emulates bf16 matmuls and they run slower than fp32, so bf16 must only be
 picked where the hardware has it. We ask torch's own CPU feature detection (cpuinfo, the same facts oneDNN
-dispatches on), never the CPU's model name. The feature alone is not enough: an Intel Xeon (model 207) whose
-hypervisor hides AMX reports AVX-512 BF16, yet its bf16 matmuls run at half its fp32 rate (173 against 327
-GFLOP/s, bench/README.md), while AMD's family-26 EPYC runs them at 2-4x fp32. So on a CPU with the feature, a
-short matmul at the unembedding's shape (~0.2 s, once per process) decides.
+dispatches on), never the CPU's model name. The feature alone is not enough: a CPU can report AVX-512 BF16 while
+its bf16 matmuls run at half its fp32 rate (a hypervisor that hides AMX does this; bench/README.md has the
+figures), while on others bf16 runs at several times fp32. So on a CPU with the feature, a short matmul at the
+unembedding's shape (~0.2 s, once per process) decides.
 """
 
 from __future__ import annotations
@@ -91,9 +91,8 @@ def keep_freed_memory_in_heap() -> bool:
     """Make glibc serve large allocations from its heap and keep freed memory there (``mallopt``), once per process.
 
     By default glibc gives every allocation over 32 MB its own ``mmap`` and returns it on free, so each training
-    step page-faults fresh zeroed pages for the 51 MB gradients of W_E and W_U. On the project's Intel CPU that
-    cost ~30,000 page faults and ~30 ms of a ~410 ms fp32 step (bench/README.md, 2026-11-30); reusing heap pages
-    removes them (tests/train/test_hardware.py). The process then keeps its peak memory until it exits, which a
+    step page-faults fresh zeroed pages for the 51 MB gradients of W_E and W_U: tens of thousands of page faults
+    and several percent of an fp32 step (bench/README.md); reusing heap pages removes them (tests/train/test_hardware.py). The process then keeps its peak memory until it exits, which a
     training process does anyway. False where the C library is not glibc (nothing changed).
     """
     import ctypes

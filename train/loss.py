@@ -8,13 +8,13 @@ matmuls as the plain path: logits, grad_hidden = P W_U, grad_W = P^T h. Logits a
 reused [positions, vocab] buffer; a chunk of positions at a time goes through logits, an in-place fused softmax
 (two passes over memory, where max, subtract, exp, sum and divide took five) and grad_hidden, and grad_W is one
 matmul over all positions at the end. Nothing of vocab size is allocated per chunk, so nothing page-faults per
-step: on the project's Intel CPU the fp32 loss of a paper batch went from 405-414 ms to 301-307 ms, of which
-~60 ms were page faults of fresh buffers and ~45 ms the extra passes (bench/README.md, 2026-11-30).
+step: the fp32 loss of a paper batch takes about a quarter less time than with per-chunk buffers and unfused
+passes (bench/README.md has the measurements).
 
 - ``chunked_unembed_cross_entropy``: full precision (fp32, or fp64 for fp64 inputs). The path for machines whose
   bf16 is not faster than fp32, and the reference the bf16 path is tested against.
-- ``bf16_unembed_cross_entropy``: mixed precision for CPUs whose bf16 matmuls are faster (AVX-512 BF16 on AMD's
-  family-26 EPYC, AMX) and for GPUs. W_U and the hidden states are cast to bf16 once per call (not once per
+- ``bf16_unembed_cross_entropy``: mixed precision for CPUs whose bf16 matmuls are faster (AVX-512 BF16 where it
+  runs natively, AMX) and for GPUs. W_U and the hidden states are cast to bf16 once per call (not once per
   chunk); the three matmuls run in bf16 (the matrix units accumulate in fp32 and round the result to bf16, as
   autocast does); the softmax is computed in fp32 and stored as bf16 probabilities; the fp32 master weights and
   their fp32 gradients stay with the caller.
@@ -29,10 +29,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Chunk sizes measured on the project's CPUs (bench/README.md): fp32 1,024 positions (a paper batch in one chunk:
-# 1-3% faster than 512 on the AMD EPYC family 25 model 1, 2026-12-01; on the Intel Xeon, 2026-11-30, 512 and
-# 1,024 tied and 256 was 5% slower), bf16 256 (AMD EPYC, 2026-11-23); on CUDA the whole batch is one chunk
-# (memory is plentiful and every launch counts).
+# Chunk sizes measured on the project's CPUs (bench/README.md): fp32 1,024 positions (a paper batch in one chunk,
+# as fast as 512 or a few percent faster, and 256 slower), bf16 256; on CUDA the whole batch is one chunk (memory
+# is plentiful and every launch counts).
 AUTO_CHUNK = {"cpu": {torch.float32: 1024, torch.bfloat16: 256}}
 
 

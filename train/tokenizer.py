@@ -32,9 +32,9 @@ def load_gpt2_tokenizer():
     """
     from transformers import GPT2TokenizerFast
 
-    from train.corpus import PROJECT_ROOT
+    from train.paths import cache_dir
 
-    folder = PROJECT_ROOT / ".cache" / f"gpt2-tokenizer-{tokenizer_fingerprint()}"
+    folder = cache_dir() / f"gpt2-tokenizer-{tokenizer_fingerprint()}"
     if not (folder / "tokenizer.json").exists():
         encoder, merges = gpt2_files()
         # transformers 5 takes vocab=/merges=; the old vocab_file= keywords silently give an empty vocabulary.

@@ -184,6 +184,9 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
     toy_patterns, toy_ids = run.patterns[:, toy_rows], run.head_ids
     toy_clusters = run.clusters.set_index("head_id").loc[toy_ids].cluster.to_numpy()
     models = run.models
+    if len(toy_ids) + 1 < 1 / cal.ALPHA:
+        log.warning("the fleet has %d heads: the smallest possible p is 1/%d > %g, so no head can be called "
+                    "unlike the toy heads", len(toy_ids), len(toy_ids) + 1, cal.ALPHA)
     controls = controls or {}
     queries = {"pretrained": their_patterns, **{name: patterns for name, (_, patterns) in controls.items()}}
     settings = autoencoder_settings(run) if any(s.startswith("code") for s in spaces) else None
@@ -300,6 +303,7 @@ def write_comparison(result: Comparison, out: Path, fleet_name: str, pretrained:
     result.context.to_csv(out / "score_context.csv", index=False)
     result.matching.to_csv(out / "matching.csv", index=False)
     result.reference.to_csv(out / "reference.csv", index=False)
+    (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
     for name, frame in result.controls.items():
         frame.to_csv(out / f"control_{name}.csv", index=False)
     figures_and_report(result, out, fleet_name, pretrained, seed, config)

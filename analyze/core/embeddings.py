@@ -1,11 +1,11 @@
 """What a head reads and how it maps it: the token embeddings fed to the OV and QK probes, one definition.
 
 - ``raw``: rows of W_E.
-- ``ee``: the effective embedding W_EE (seed 002, App. A): each token run alone through block 0 with the
+- ``ee``: the effective embedding W_EE (McDougall & Conmy, App. A): each token run alone through block 0 with the
   positional embedding zeroed. A one-token sequence makes layer-0 attention the identity, and with rotary
   embeddings position 0 is no rotation, so the residual stream after block 0 (embedding + attention + MLP0,
   gated or not, sequential or parallel as the architecture has them) is a function of the token alone.
-- ``auto``: raw for layer-0 heads (nothing precedes them), W_EE for later layers (seeds 000, 001, 002).
+- ``auto``: raw for layer-0 heads (nothing precedes them), W_EE for later layers (antonym-heads post, the L1H5 post and McDougall & Conmy).
 
 ``head_input`` applies the block's own input norm (LayerNorm or RMSNorm, with its weights), so the vectors are
 exactly what the head's W_Q, W_K and W_V multiply. ``head_weights`` returns one head's matrices, taking W_K and

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from analyze.core.spec import ModelSpec, default_device, fingerprint
 from train.checkpoints import CheckpointError, load_toy_bridge, read_checked_weights, read_toy_config
 from train.config import FleetConfig
-from train.corpus import PROJECT_ROOT
+from train.paths import checkpoints_dir
 from train.errors import UserError
 from train.record import RECORD_FILE, FleetRecord, ModelEntry, Status
 
@@ -20,9 +20,11 @@ class FleetError(UserError, ValueError):
     """The fleet cannot be analysed (missing, empty, unfinished, mixed configs); the message says what to do."""
 
 
-def latest_fleet(root: Path = PROJECT_ROOT / "checkpoints") -> Path:
-    """The fleet under ``root`` whose fleet.json was written last."""
-    records = sorted(Path(root).glob(f"*/{RECORD_FILE}"), key=lambda p: p.stat().st_mtime)
+def latest_fleet(root: Path | None = None) -> Path:
+    """The fleet under ``root`` (default: ``checkpoints/`` of the working folder or $TOYHEADS_HOME) whose fleet.json
+    was written last."""
+    root = checkpoints_dir() if root is None else Path(root)
+    records = sorted(root.glob(f"*/{RECORD_FILE}"), key=lambda p: p.stat().st_mtime)
     if not records:
         raise FleetError(f"no fleet under {root}; train one first: python -m train fleet --config configs/tiny.yaml")
     return records[-1].parent

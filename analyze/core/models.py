@@ -28,7 +28,7 @@ import torch
 
 from analyze.core.spec import ModelSpec, default_device
 from train.checkpoints import TOY_MARKER, CheckpointError, load_toy_bridge, read_checked_weights, read_toy_config
-from train.data import DEFAULT_CACHE_DIR
+from train.paths import cache_dir as default_cache_dir
 from train.files import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ def convert_gguf(path: Path, cache_dir: Path | None = None) -> Path:
     path = Path(path).resolve()
     stat = path.stat()
     key = hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    out = Path(cache_dir or DEFAULT_CACHE_DIR) / "converted" / f"{gguf_model_name(path)}-{key}"
+    out = Path(cache_dir or default_cache_dir()) / "converted" / f"{gguf_model_name(path)}-{key}"
     if (out / CONVERTED_MARKER).exists():
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -1,4 +1,4 @@
-"""Interactive report pages: one self-contained HTML file per run, explorable offline (STYLE 13).
+"""Interactive report pages: one self-contained HTML file per run, explorable offline.
 
 A page is a view over data the pipeline already wrote. Python gathers that data into one JSON object (patterns
 quantised to bytes, a few prompts per head), and the page carries, inline and once each: plotly.js (the charts),

@@ -1,4 +1,4 @@
-"""Attention-pattern extraction (seed 003 §2.1.3) and the paper's three artificial heads (§2.1.5).
+"""Attention-pattern extraction (Attention Phrenology §2.1.3) and the paper's three artificial heads (§2.1.5).
 
 One array layout everywhere in ``analyze``: ``patterns[head, prompt, query, key]`` (float32), heads layer-major,
 rows summing to 1 over ``key``, zero above the diagonal.

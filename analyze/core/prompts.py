@@ -1,4 +1,4 @@
-"""Held-out Brown prompts, the input of every analysis (seed 003 §2.1.3: 1024 windows of 16 tokens).
+"""Held-out Brown prompts, the input of every analysis (Attention Phrenology §2.1.3: 1024 windows of 16 tokens).
 
 A prompt is a window of consecutive held-out tokens starting at a random sentence (the authors'
 ``corpus_for_analysis.py``; seed 9992), so the models never saw its document. The starting sentences depend only

@@ -1,4 +1,4 @@
-"""Autoencoder compression of token-pair attention weights and the choice of bottleneck (seed 003 §2.2.1, Table 1).
+"""Autoencoder compression of token-pair attention weights and the choice of bottleneck (Attention Phrenology §2.2.1, Table 1).
 
 Following the authors' R code (edkins/universality, R/parse.R, autoencode.R, cluster.R): every
 (prompt, model, head) pattern is one row of token-pair weights; a dense tanh autoencoder (linear output) is

@@ -1,4 +1,4 @@
-"""Clustering heads across models: kNN graph, Leiden resolution sweep, F-score (seed 003 §2.2.2).
+"""Clustering heads across models: kNN graph, Leiden resolution sweep, F-score (Attention Phrenology §2.2.2).
 
 F-score (authors' R/autoencode.R ``test.leiden``): in each cluster, the first head of each model is a
 true positive and every further head of the same model a false positive, so

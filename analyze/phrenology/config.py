@@ -1,4 +1,4 @@
-"""The phrenology pipeline's one config object (seed 003; configs/phrenology.yaml spells out the defaults)."""
+"""The phrenology pipeline's one config object (Attention Phrenology; configs/phrenology.yaml spells out the defaults)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Step ``distances`` (seed 003 §2.1.4): Euclidean distances between heads as flattened pattern vectors.
+"""Step ``distances`` (Attention Phrenology §2.1.4): Euclidean distances between heads as flattened pattern vectors.
 
 A head is the vector of all its attention weights over the analysis prompts (``patterns[head].reshape(-1)``),
 so two heads are close when they attend alike on the same prompts.

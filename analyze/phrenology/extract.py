@@ -1,4 +1,4 @@
-"""Step ``extract`` (seed 003 §2.1.3): every head's attention pattern on the held-out prompts."""
+"""Step ``extract`` (Attention Phrenology §2.1.3): every head's attention pattern on the held-out prompts."""
 
 from __future__ import annotations
 

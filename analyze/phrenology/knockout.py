@@ -1,4 +1,4 @@
-"""Step ``knockout`` (seed 003 §2.1.8–2.1.9): what a head promotes and suppresses in the next-token logits.
+"""Step ``knockout`` (Attention Phrenology §2.1.8–2.1.9): what a head promotes and suppresses in the next-token logits.
 
 A head is knocked out at ``hook_z`` (its per-position output before W_O): zero ablation sets it to 0, mean
 ablation to its mean over the knockout prompts at that position. Tokens whose logit rises when the head is

@@ -1,4 +1,4 @@
-"""The Attention Phrenology pipeline (seed 003) on a fleet: steps in order, each cached under its own key.
+"""The Attention Phrenology pipeline (Attention Phrenology) on a fleet: steps in order, each cached under its own key.
 
 A step's key hashes the config fields it reads, the keys of the steps whose files it reads and, for steps
 that run the models, the fleet's fingerprint. A step whose key is unchanged is skipped, so e.g. changing

@@ -1,4 +1,4 @@
-"""Low-dimensional views of heads (seed 003 §2.1.5–2.1.7); steps ``embeddings``, ``pca`` and ``first_token``.
+"""Low-dimensional views of heads (Attention Phrenology §2.1.5–2.1.7); steps ``embeddings``, ``pca`` and ``first_token``.
 
 "Projection" here means a 2-D picture of heads (PCA, UMAP, t-SNE); "embedding" elsewhere in the project means
 W_E. The file names (``embedding.csv``, ``fig_embeddings.png``) keep the paper's wording.

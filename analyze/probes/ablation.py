@@ -1,6 +1,6 @@
-"""Probe family ``ablation`` (seed 000, "Ablation study"): mean-ablate each head on the antonym task.
+"""Probe family ``ablation`` (antonym-heads post, "Ablation study"): mean-ablate each head on the antonym task.
 
-Seed 000: "<bos> true false\n hot cold\n tall short\n ... compute average loss over every third token offset by
+The antonym-heads post: "<bos> true false\n hot cold\n tall short\n ... compute average loss over every third token offset by
 one", so only the prediction of each pair's second word counts. Sequences longer than the model's context are
 cut into chunks of whole pairs, each starting with BOS when the model uses one. A head's score is the loss
 increase when its output (``hook_z``) is replaced by its mean over held-out Brown prompts.
@@ -38,7 +38,7 @@ def antonym_chunks(first_ids, second_ids, n_ctx: int, bos_id: int | None, newlin
 
 
 def second_word_positions(length: int, offset: int) -> torch.Tensor:
-    """Positions of each pair's second word b_k in a chunk of ``length`` tokens (seed 000: every third token,
+    """Positions of each pair's second word b_k in a chunk of ``length`` tokens (the antonym-heads post: every third token,
     offset by one)."""
     return torch.arange(offset + 1, length, 3)
 
@@ -136,7 +136,7 @@ def report(ri) -> list:
 
 
 FAMILY = ProbeFamily(
-    name="ablation", source="seed 000",
+    name="ablation", source="the antonym-heads post",
     summary="antonym-task loss increase when the head is mean-ablated",
     columns=(Column("ablation_delta_loss", "second-word loss with the head's output replaced by its Brown mean, "
                                            "minus the loss of the intact model", "0 for a head the task does not use",

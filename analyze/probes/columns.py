@@ -4,7 +4,7 @@ effect", and the value a head with no structure gets) and a ``ProbeFamily``.
 This module imports nothing from the package, so the families, the registry and the reports can all import it
 without a cycle (SAELens keeps its registry types apart the same way).
 
-Directions (STYLE 12): ``HIGHER`` — a larger value is more of the effect (previous-token mass, antonym tally);
+Directions: ``HIGHER`` — a larger value is more of the effect (previous-token mass, antonym tally);
 ``LOWER`` — a smaller value is (``semantic_score`` is a KL, ``ov_top_eig_real`` is negative for antonym heads,
 ``pos_decay`` negative for decaying heads); ``None`` — a descriptive column that ranks nothing (which embedding
 fed a map, a class label, a scale-dependent singular value). Everything that names a "best" or "top" head
@@ -83,7 +83,7 @@ class Column:
 @dataclass(frozen=True)
 class ProbeFamily:
     name: str
-    source: str  # "standard", "seed 000", ...
+    source: str  # "standard", "the antonym-heads post", ...
     summary: str
     columns: tuple[Column, ...]
     compute: Callable  # (ProbeInputs) -> FamilyOutput

@@ -15,17 +15,17 @@ class ProbeConfig:
     repeat_prompts: int = 64  # repeated random sequences for duplicate / induction scores
     embedding: str = "auto"  # raw | ee | auto (raw for layer-0 heads, effective embedding after)
     top_heads: int = 3  # heads shown in the report's maps
-    semantic_prompts: int = 8  # shuffles of category words, fixed seeds (seed 001)
+    semantic_prompts: int = 8  # shuffles of category words, fixed seeds (the L1H5 semantic-head post)
     semantic_len: int = 32  # prompt length: min(this, model n_ctx)
     qk_tokens: str = "brown"  # token set of the QK maps: brown (most frequent Brown tokens) or categories
-    qk_token_count: int = 3000  # seed 001: the 3000 most frequent tokens
+    qk_token_count: int = 3000  # the L1H5 semantic-head post: the 3000 most frequent tokens
     bag_size: int = 16  # prediction-attention bags: distinct tokens of one Brown window ...
     n_bags: int = 32  # ... from this many held-out windows of 64 tokens
     steer_head: str = ""  # e.g. gpt2.L1H5: write steering.csv for it
     alphas: list = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
     steer_variant: str = "sym"  # sym: the seed's W_steered = V Λ' V^T; sym+skew: plus the unchanged skew part
     cluster_head: str = ""  # Leiden clusters of its token QK map → token_clusters.csv
-    token_graph: str = "map"  # map: Leiden on the symmetrised softmaxed token map (seed 001); knn: kNN of its rows
+    token_graph: str = "map"  # map: Leiden on the symmetrised softmaxed token map (the L1H5 semantic-head post); knn: kNN of its rows
     semantic_head: str = ""  # upstream mean-ablation of its semantic score → upstream_ablation.csv
     token_knn: int = 10
     min_pairs: int = 8  # a word-pair probe with fewer pairs left after filtering is NaN, not a score

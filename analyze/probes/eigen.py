@@ -1,9 +1,9 @@
-"""Probe family ``eigen`` (seeds 000, 001): the eigenvalues of a head's OV map.
+"""Probe family ``eigen`` (the antonym-heads and L1H5 posts): the eigenvalues of a head's OV map.
 
-Seed 000: in antonym heads "the highest-magnitude eigenvalues have a negative real component and near-zero
+The antonym-heads post: in antonym heads "the highest-magnitude eigenvalues have a negative real component and near-zero
 imaginary component". The map is the one the OV tally reads (analyze/probes/ov.py): the block's input norm,
-then W_V W_O, so its gain g is folded in, diag(g) W_V W_O, as TransformerLens's ``fold_ln`` folds it (before
-2026-12 the gain was left out, and a head whose norm gain flips or scales directions could change sign). The
+then W_V W_O, so its gain g is folded in, diag(g) W_V W_O, as TransformerLens's ``fold_ln`` folds it (without
+the gain, a head whose norm gain flips or scales directions could change sign). The
 d_model × d_model map (rank ≤ d_head) has the same non-zero eigenvalues as the d_head × d_head matrix
 W_O diag(g) W_V, which is what we diagonalise.
 """
@@ -28,7 +28,7 @@ def ov_eigenvalues(w_v: torch.Tensor, w_o: torch.Tensor, gain: torch.Tensor | No
 
 
 def eigen_scores(eigenvalues: np.ndarray) -> dict[str, float]:
-    """ov_top_eig_real: real part of the largest-|λ| eigenvalue (negative for antonym heads, seed 000);
+    """ov_top_eig_real: real part of the largest-|λ| eigenvalue (negative for antonym heads, the antonym-heads post);
     ov_neg_eig_share: share of total |λ| on eigenvalues with negative real part."""
     mags = np.abs(eigenvalues)
     return {"ov_top_eig_real": float(eigenvalues[np.argmax(mags)].real),
@@ -71,7 +71,7 @@ def report(ri) -> list:
 
 
 FAMILY = ProbeFamily(
-    name="eigen", source="seeds 000, 001",
+    name="eigen", source="the antonym-heads and L1H5 posts",
     summary="eigenvalues of the OV map diag(g) W_V W_O (g: the input norm's gain)",
     columns=(
         Column("ov_top_eig_real", "real part of the largest-|λ| eigenvalue of diag(g) W_V W_O, the OV map through the input norm's "

@@ -1,4 +1,4 @@
-"""Probe family ``layer0``: layer-0 heads by their positional pattern (seed 004, "Decomposition of first layer
+"""Probe family ``layer0``: layer-0 heads by their positional pattern (Gibson's layer-0 post, "Decomposition of first layer
 attention patterns").
 
 The exponentiated attention score of layer-0 head splits into a part that depends only on the key's
@@ -6,7 +6,7 @@ position and a part that depends only on its token. The *positional pattern* is 
 position-only part: the pattern the head shows when every token of the sequence is the same. We compute
 it exactly that way, on sequences repeating one destination token, averaged over a few common tokens.
 
-Classes (seed 004's table), tried in this order:
+Classes (Gibson's layer-0 post's table), tried in this order:
 - ``duplicate_token``: attends to earlier copies of the current token (duplicate score ≥ 0.4).
 - ``detokenization``: positional pattern concentrated on the last few tokens (≥ 50% of the mass on
   offsets 1–3, effective number of positions ≤ 4) and translation invariant (offset profile overlap ≥ 0.7).
@@ -131,12 +131,12 @@ def report(ri) -> list:
     if not positional:
         return []
     fig = positional_figure(positional, ri.out / "fig_positional_patterns.png")
-    return [Section("Layer-0 positional patterns (seed 004)",
+    return [Section("Layer-0 positional patterns (Gibson's layer-0 post)",
                     figures=[(fig, "pattern on sequences of one repeated token; rows: query")])]
 
 
 FAMILY = ProbeFamily(
-    name="layer0", source="seed 004",
+    name="layer0", source="Gibson's layer-0 post",
     summary="positional pattern of layer-0 heads (the pattern when every token is the same) and a class",
     columns=(
         Column("pos_spread", "exp(entropy) of the last query's positional pattern: positions attended",
@@ -147,7 +147,7 @@ FAMILY = ProbeFamily(
                direction=LOWER, null=0.0),
         Column("pos_nonuniformity", "total-variation distance of the last query's positional pattern from uniform",
                "0", null=0.0),
-        Column("layer0_class", "duplicate_token / detokenization / flat / contextual / other (seed 004's table, "
+        Column("layer0_class", "duplicate_token / detokenization / flat / contextual / other (Gibson's layer-0 post's table, "
                                "plus flat)", "flat", direction=None),
     ),
     compute=compute, needs=("layer 0",), report=report,

@@ -1,4 +1,4 @@
-"""Outputs for heads the user names (seed 001's follow-ups on one head): steering of its negative eigenvalues
+"""Outputs for heads the user names (the L1H5 semantic-head post's follow-ups on one head): steering of its negative eigenvalues
 (``--steer``), Leiden clusters of its token QK map (``--cluster-head``) and the upstream mean-ablation of its
 semantic score (``--semantic-head``)."""
 
@@ -69,7 +69,7 @@ def steering_rows(cfg, e_cat, w_q, w_k, cat_labels: np.ndarray) -> list[dict]:
 
 
 def token_clusters(token_map: np.ndarray, seed: int) -> np.ndarray:
-    """Leiden (γ = 1) on the token map itself (seed 001: "we ran the Leiden community detection algorithm" on the
+    """Leiden (γ = 1) on the token map itself (the L1H5 semantic-head post: "we ran the Leiden community detection algorithm" on the
     attention map): rows softmaxed into attention over the token set, symmetrised (P + P^T)/2 as edge weights,
     self-loops dropped. Tokens that attend to each other strongly share a community however peaked the rows are.
     """

@@ -1,7 +1,7 @@
-"""Probe family ``ov`` (seed 000, antonym heads): what a head writes when it attends to a word, read as logits
+"""Probe family ``ov`` (antonym-heads post, antonym heads): what a head writes when it attends to a word, read as logits
 over a word list.
 
-Seed 000: "Each word in the dataset is tokenized and embedded. These embeddings are then multiplied by the OV
+The antonym-heads post: "Each word in the dataset is tokenized and embedded. These embeddings are then multiplied by the OV
 weight matrix for each attention head, before being multiplied by the unembedding matrix and adding bias to
 produce predicted logits. Filtering out logits not corresponding to tokens in the dataset yields an
 n_words * n_words matrix." Embeddings as ``analyze.core.embeddings`` (W_EE after layer 0, its footnote 2);
@@ -30,7 +30,7 @@ def ov_token_map(bridge, w: HeadWeights, head_input: torch.Tensor, token_ids) ->
 
 
 def tally_scores(token_map: np.ndarray, antonym_of: np.ndarray) -> dict[str, float]:
-    """Row-wise tallies of a word→word logit map (seed 000), counting strict wins only.
+    """Row-wise tallies of a word→word logit map (the antonym-heads post), counting strict wins only.
 
     antonym_tally: the antonym's logit is above every other logit of the row (the double diagonal);
     copying_score: the word's own logit is; category_tally: the word's and its antonym's logits are both above
@@ -76,13 +76,13 @@ def report(ri) -> list:
     if not ri.merged("maps"):
         return []
     heads = list(rank_heads(ri.frame, FAMILY.column("antonym_tally"), ri.cfg.top_heads).head_id)
-    return [Section("OV word maps (seed 000)", "Every head's word → word OV map is on this page: pick the head in the "
+    return [Section("OV word maps (the antonym-heads post)", "Every head's word → word OV map is on this page: pick the head in the "
                     f"grid or the table above (top antonym heads: {', '.join(heads)}). Rows: input word; columns: "
                     "output logits, the first halves of the pairs then the second halves.")]
 
 
 FAMILY = ProbeFamily(
-    name="ov", source="seed 000",
+    name="ov", source="the antonym-heads post",
     summary="tallies of the word→word OV logit map over the antonym pairs (analyze/data/antonyms.txt)",
     columns=(
         Column("antonym_tally", "share of words whose top logit is their antonym (the double diagonal)",

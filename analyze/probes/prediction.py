@@ -1,6 +1,6 @@
-"""Probe family ``prediction`` (seed 002, "Why might negative name mover heads exist?"): prediction-attention.
+"""Probe family ``prediction`` (McDougall & Conmy, "Why might negative name mover heads exist?"): prediction-attention.
 
-Seed 002, Eq. 1–2: a head whose query is the unembedding of a token it would predict attends to earlier copies
+McDougall & Conmy, Eq. 1–2: a head whose query is the unembedding of a token it would predict attends to earlier copies
 of that token. Score(B) = (1/|B|) Σ_{t∈B} softmax_{s∈B}[W_EE,s W_K W_Q^T W_U,t]_t over bags B of distinct
 tokens, averaged over bags.
 
@@ -31,7 +31,7 @@ def bag_attention(keys: torch.Tensor, queries: torch.Tensor, bag: np.ndarray, sc
 
 
 def prediction_attention(keys: torch.Tensor, queries: torch.Tensor, bags: list[np.ndarray], scale: float = 1.0) -> float:
-    """Seed 002 Eq. 2: over bags B of distinct tokens, mean over t ∈ B of softmax_{s ∈ B}(k_s · q_t) at s = t.
+    """McDougall & Conmy Eq. 2: over bags B of distinct tokens, mean over t ∈ B of softmax_{s ∈ B}(k_s · q_t) at s = t.
 
     keys: [n, d_head]; queries: [n, d_head]; bags index rows of both. A head that attends to the tokens it would
     predict scores 1; chance is 1/|B|.
@@ -93,12 +93,12 @@ def report(ri) -> list:
     labels = [ri.tokenizer.decode([int(t)]) for t in bag]
     fig = heatmap_row(bag_maps, heads, labels, "prediction-attention", ri.out / "fig_prediction_attention.png",
                       signed=False)
-    return [Section("Prediction-attention (seed 002, Eq. 2)", figures=[(fig, "softmax over key tokens s of "
+    return [Section("Prediction-attention (McDougall & Conmy, Eq. 2)", figures=[(fig, "softmax over key tokens s of "
                     "W_EE,s W_K W_Q^T W_U,t for one bag of Brown tokens; the score is the mean of the diagonal")])]
 
 
 FAMILY = ProbeFamily(
-    name="prediction", source="seed 002",
+    name="prediction", source="McDougall & Conmy",
     summary="Eq. 2: attention from unembedding queries to the same tokens among a bag of distinct tokens",
     columns=(Column("prediction_attention", "Eq. 2 as written: mean over bags B and t ∈ B of "
                                             "softmax_{s∈B}(W_EE,s W_K W_Q^T W_U,t) at s = t; keys through the "

@@ -1,6 +1,6 @@
-"""Probe family ``qk`` (seed 001, GPT-2 L1H5 "semantic head"): the token QK map and its symmetric part.
+"""Probe family ``qk`` (the L1H5 semantic-head post, GPT-2 L1H5 "semantic head"): the token QK map and its symmetric part.
 
-Which "64 eigenvalues of W_sym" (seed 001: "we compute the 64 eigenvalues of W_sym and find that 33 are
+Which "64 eigenvalues of W_sym" (the L1H5 semantic-head post: "we compute the 64 eigenvalues of W_sym and find that 33 are
 negative"). W_sym = (W_Q W_K^T + W_K W_Q^T)/2 = [W_Q W_K] J [W_Q W_K]^T with J = [[0, I], [I, 0]]/2, so by
 Sylvester's law of inertia every head whose [W_Q W_K] has full rank has exactly d_head positive and d_head
 negative non-zero eigenvalues: counting all of them says nothing. The seed's code decomposes W_sym and rebuilds
@@ -112,7 +112,7 @@ STEER_VARIANTS = ("sym", "sym+skew")
 
 
 def steered_bilinear(w_q: torch.Tensor, w_k: torch.Tensor, alpha: float, variant: str = "sym") -> np.ndarray:
-    """The bilinear form with the negative eigenvalues of sym(W_Q W_K^T) scaled by ``alpha`` (seed 001 steering).
+    """The bilinear form with the negative eigenvalues of sym(W_Q W_K^T) scaled by ``alpha`` (the L1H5 semantic-head post steering).
 
     ``sym`` (the seed's): W_steered = V Λ' V^T from W_sym alone, every non-zero eigenpair kept, so alpha = 1 gives
     W_sym (the map's self-attention diagonal is exactly the head's; its off-diagonal loses the skew part).
@@ -211,19 +211,19 @@ def report(ri) -> list:
     boundaries = np.flatnonzero(np.diff(cats.labels)) + 1
     fig = heatmap_row(category_maps, heads, list(cats.words), "QK token map", ri.out / "fig_qk_maps.png",
                       boundaries=boundaries)
-    return [Section("Token QK maps (seed 001)", figures=[(fig, f"A = E W_Q W_K^T E^T / √d_head over the category "
+    return [Section("Token QK maps (the L1H5 semantic-head post)", figures=[(fig, f"A = E W_Q W_K^T E^T / √d_head over the category "
                     f"words, heads ranked by {key}; blocks are categories. A semantic head is bright inside the "
                     f"blocks and dark on the diagonal.")])]
 
 
 FAMILY = ProbeFamily(
-    name="qk", source="seed 001",
+    name="qk", source="the L1H5 semantic-head post",
     summary="the token QK map A = E W_Q W_K^T E^T / √d_head over the 3,000 most frequent Brown tokens",
     columns=(
         Column("qk_sym_norm_ratio", "‖sym(A)‖_F / ‖A‖_F", "≈ 1/√2 = 0.71 for an unstructured head",
                null=2 ** -0.5),
         Column("qk_neg_eigs", "negative eigenvalues among the d_head largest-magnitude eigenvalues of W_sym = "
-                              "sym(W_Q W_K^T) (seed 001's \"64 eigenvalues of W_sym\"; README: reading)",
+                              "sym(W_Q W_K^T) (the L1H5 semantic-head post's \"64 eigenvalues of W_sym\"; README: reading)",
                "≈ d_head/2, varying by head", null=lambda f: f["d_head"] / 2),
         Column("qk_n_eigs", "eigenvalues counted in qk_neg_eigs (d_head)", "d_head", direction=None,
                null=lambda f: f["d_head"]),

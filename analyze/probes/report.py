@@ -40,13 +40,13 @@ def named_head_sections(ri: ReportInputs) -> list[Section]:
         if "steering" in model_extras:
             steering = pd.DataFrame(model_extras["steering"])
             fig = steering_figure(steering, ri.out / "fig_steering.png")
-            sections.append(Section("Steering the negative eigenvalues (seed 001)", tables=[steering],
+            sections.append(Section("Steering the negative eigenvalues (the L1H5 semantic-head post)", tables=[steering],
                                     figures=[(fig, "category-word map with the symmetric part's negative eigenvalues "
                                                    "scaled by α; α = 1 is the head as trained")]))
         if "upstream_ablation" in model_extras:
             ablation = pd.DataFrame(model_extras["upstream_ablation"])
             fig = upstream_figure(ablation, ri.out / "fig_upstream_ablation.png")
-            sections.append(Section("Upstream mean-ablation (seed 001)", tables=[ablation],
+            sections.append(Section("Upstream mean-ablation (the L1H5 semantic-head post)", tables=[ablation],
                                     figures=[(fig, "each upstream component replaced by its mean over Brown prompts")]))
         if "token_clusters" in model_extras:
             ids, _, clusters = model_extras["token_clusters"]

@@ -122,7 +122,7 @@ def probe_run_record(model_spec: str, families, cfg: ProbeConfig, fingerprint: s
 
 def reusable_probe_run(out: Path, families, cfg: ProbeConfig, fingerprint: str, layers: list[int] | None) -> bool:
     """True when ``out`` holds a finished probe run of the same weights and config that covers these families
-    and layers (STYLE 14)."""
+    and layers."""
     try:
         record = json.loads((out / "probes.json").read_text())
     except (OSError, json.JSONDecodeError):

@@ -1,6 +1,6 @@
-"""Probe family ``semantic`` (seed 001): does a head attend to other tokens of the query's category?
+"""Probe family ``semantic`` (the L1H5 semantic-head post): does a head attend to other tokens of the query's category?
 
-Prompts are shuffles of words from a few categories (seed 001: "<bos> blue sad cat purple purple 24 ..."). The
+Prompts are shuffles of words from a few categories (the L1H5 semantic-head post: "<bos> blue sad cat purple purple 24 ..."). The
 mask follows the seed's three rules: a query attends to the earlier tokens of its category other than itself and
 other copies of its own word; and a query with no such partner attends to <bos> (rule 3), when the prompt has
 one. Score = mean over queries with a non-empty mask of -log(attention mass inside the mask): the KL divergence
@@ -51,7 +51,7 @@ def category_mask(tokens: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def semantic_mask(tokens: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The category mask, with <bos> (label -1 at position 0) as the target of word queries that have no
-    category partner (seed 001, rule 3).  → [prompt, q, k]"""
+    category partner (the L1H5 semantic-head post, rule 3).  → [prompt, q, k]"""
     mask = category_mask(tokens, labels)
     bos = labels[:, 0] < 0  # [prompt]
     alone = ~mask.any(axis=-1) & (labels >= 0) & bos[:, None]  # [prompt, q]
@@ -129,11 +129,11 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
 
 
 FAMILY = ProbeFamily(
-    name="semantic", source="seed 001",
+    name="semantic", source="the L1H5 semantic-head post",
     summary="attention to other words of the query's category on shuffled category-word prompts",
     columns=(
         Column("semantic_score", "mean over queries of −log(attention mass on earlier same-category keys, "
-                                 "excluding copies of the query word): seed 001's KL to the ideal pattern; "
+                                 "excluding copies of the query word): the L1H5 semantic-head post's KL to the ideal pattern; "
                                  "lower = more semantic", "≈ −log(share of same-category keys)",
                direction=LOWER),
         Column("self_suppression", "mean of (c − s)/(c + s): c mean attention per same-category key, s attention "

@@ -1,6 +1,6 @@
-"""Word lists for the token-map probes: antonym pairs (seed 000) and semantic categories (seed 001).
+"""Word lists for the token-map probes: antonym pairs (the antonym-heads post) and semantic categories (the L1H5 semantic-head post).
 
-Seed 000: "These words are selected such that each of the studied models' tokenizers outputs a single token per
+The antonym-heads post: "These words are selected such that each of the studied models' tokenizers outputs a single token per
 word", each "lowercase, with a prepended space". Each model's tokenizer filters the lists: a pair is kept only
 when both words are one token with a leading space, a category word only when it is; what was dropped is
 recorded in ``probes.json``. Probes whose list falls below ``min_pairs`` pairs are NaN with the reason.

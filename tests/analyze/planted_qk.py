@@ -1,4 +1,4 @@
-"""A GPT-2-architecture model with planted QK circuits (seed 001 semantic head, seed 002 prediction head).
+"""A GPT-2-architecture model with planted QK circuits (the L1H5 semantic-head post semantic head, McDougall & Conmy prediction head).
 
 Geometry (all directions orthogonal to the all-ones vector, so LayerNorm only rescales; MLPs and OV are zero):
 - every token t has a random unit vector r_t in a "rest" subspace;

@@ -36,3 +36,23 @@ def test_phrenology_yaml_equals_defaults():
     from analyze.phrenology import PhrenologyConfig
 
     assert load_config("configs/phrenology.yaml", cls=PhrenologyConfig) == PhrenologyConfig()
+
+
+def test_unknown_keys_are_sorted_with_a_suggestion():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"zz_top": 1, "d_modle": 3, "epoch": 2})
+    message = str(err.value)
+    assert message.startswith("unknown config key(s) d_modle (did you mean d_model?), epoch (did you mean epochs?), "
+                              "zz_top; known keys: act_fn, attn_only, batch_size,")
+
+
+def test_yaml_syntax_error_is_one_line_naming_the_file_and_line(tmp_path):
+    from train.errors import run_command
+
+    path = tmp_path / "broken.yaml"
+    path.write_text("epochs: 2\nlr: [0.1\nn: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:3: not valid YAML") and len(message.splitlines()) == 1
+    assert run_command(lambda: load_config(path)) == 2

@@ -46,10 +46,32 @@ def test_windows_are_deterministic_and_stay_on_their_side(nltk_data, cache_dir):
         sample_windows(heldout, heldout.n_sentences + 1, 17, seed=0)
 
 
-def test_missing_corpus_names_where_it_looked(tmp_path, monkeypatch):
+def test_missing_corpus_names_where_it_looked_and_the_command_that_fetches_it(tmp_path, monkeypatch):
     monkeypatch.delenv("NLTK_DATA", raising=False)
-    with pytest.raises(CorpusNotFound, match="--nltk-data"):
+    with pytest.raises(CorpusNotFound) as err:
         find_brown(tmp_path)
+    message = str(err.value)
+    assert str(tmp_path) in message and message.endswith(f"python -m nltk.downloader -d {tmp_path} brown")
+    assert len(message.splitlines()) == 1
+
+
+def test_brown_is_found_on_nltks_own_search_path(nltk_data, tmp_path, monkeypatch):
+    """A user who ran NLTK's downloader into ~/nltk_data (or any folder on nltk.data.path) needs no option: with
+    ../shared absent and NLTK_DATA unset, the corpus is found there."""
+    import nltk
+
+    from train import corpus
+
+    home = tmp_path / "nltk_data"
+    (home / "corpora").mkdir(parents=True)
+    (home / "corpora" / "brown.zip").symlink_to(nltk_data / "corpora" / "brown.zip")
+    monkeypatch.delenv("NLTK_DATA", raising=False)
+    monkeypatch.setattr(corpus, "DEFAULT_NLTK_DATA", tmp_path / "no-shared-here")
+    monkeypatch.setattr(nltk.data, "path", [str(home)])
+    assert find_brown() == home / "corpora" / "brown.zip"
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "empty")])
+    with pytest.raises(CorpusNotFound, match="python -m nltk.downloader -d ~/nltk_data brown"):
+        find_brown()
 
 
 def test_nltk_data_environment_variable(nltk_data, monkeypatch):

@@ -21,7 +21,7 @@ from train.fleet import FleetMismatch, train_fleet
 from train.group import load_member
 from train.module import FleetGroup
 from train.record import FleetRecord, Status, load_fleet, model_dir_name
-from tests.conftest import MICRO
+from tests.helpers import MICRO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,11 +141,13 @@ def test_corrupt_safetensors_is_named(micro_fleet, tmp_path):
     (["fleet", "--nltk-data", "/nonexistent"], "Brown corpus not found"),
     (["fleet", "d_modle=3"], "unknown config key"),
     (["fleet", "--config", "configs/nope.yaml"], "does not exist"),
+    (["fleet", "--n", "100000"], "a fleet of 100000 models needs about 43,782 GB for its checkpoints (438 MB a model)"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "x" / "fleet.json").exists()  # refused before anything is written
 
 
 def test_cli_config_mismatch_exit_2(micro_fleet, capsys, nltk_data, cache_dir):

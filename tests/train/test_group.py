@@ -10,58 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from tests.conftest import MICRO
+from tests.helpers import BF16_REL, MICRO, assert_same_models, relative_differences
 from train.config import FleetConfig, load_config
 from train.fleet import next_group, train_fleet
-from train.record import ModelEntry, Status, model_dir_name
+from train.record import ModelEntry, Status
 
 ROOT = Path(__file__).resolve().parents[2]
-# attn.k.bias has zero gradient in exact arithmetic (adding q·b to every key's score of a query leaves its softmax
-# unchanged), so what it receives is rounding noise, which Adam scales up to full-size steps: it takes a different
-# random walk in any two runs that round differently, and changes nothing the model computes.
-FREE_OF_GRADIENT = "layers.0.attn.k.bias"
-
-
-# bf16 runs that batch their arithmetic otherwise (members per step, a Ray worker's thread count) round otherwise,
-# and Adam carries the rounding on: the README states this bound, per tensor, relative norm, after the micro
-# fleet's 32 steps (measured 2026-12-01, batched against alone: median 0.35%, largest 2.2%, an MLP bias).
-BF16_REL = 0.05
-
-
-def relative_differences(dir_a: Path, dir_b: Path) -> dict[str, float]:
-    """Each tensor's ‖a − b‖ / ‖a‖ over every model of two fleets (the gradient-free k bias left out)."""
-    out = {}
-    for i in range(MICRO["n"]):
-        a = load_file(dir_a / model_dir_name(i) / "model.safetensors")
-        b = load_file(dir_b / model_dir_name(i) / "model.safetensors")
-        out.update({f"{model_dir_name(i)}.{k}": float((a[k] - b[k]).norm() / a[k].norm()) for k in a
-                    if k != FREE_OF_GRADIENT})
-    return out
-
-
-def assert_same_models(dir_a: Path, dir_b: Path, rel: float = 1e-5) -> None:
-    for i in range(MICRO["n"]):
-        a = load_file(dir_a / model_dir_name(i) / "model.safetensors")
-        b = load_file(dir_b / model_dir_name(i) / "model.safetensors")
-        assert a.keys() == b.keys()
-        for key in a:
-            if key == FREE_OF_GRADIENT:
-                continue
-            err = float((a[key] - b[key]).norm() / a[key].norm())
-            assert err < rel, f"{model_dir_name(i)} {key}: relative difference {err:.2e}"
-        ma = pd.read_csv(dir_a / model_dir_name(i) / "metrics.csv")
-        mb = pd.read_csv(dir_b / model_dir_name(i) / "metrics.csv")
-        assert list(ma.step) == list(mb.step)
-        np.testing.assert_allclose(ma.train_loss, mb.train_loss, atol=1e-5)
-        np.testing.assert_allclose(ma.val_loss, mb.val_loss, atol=1e-5)
-
-
 @pytest.fixture(scope="module")
 def grouped(micro_fleet, nltk_data, cache_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("grouped") / "fleet"

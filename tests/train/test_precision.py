@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import MICRO
+from tests.helpers import MICRO
 from train import hardware
 from train.config import load_config
 from train.fleet import train_fleet

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MICRO
-from tests.train.test_group import BF16_REL, assert_same_models, relative_differences
+from tests.helpers import BF16_REL, MICRO, assert_same_models, relative_differences
 from train.config import load_config
 from train.record import FleetRecord, Status, model_dir_name
 
+pytestmark = pytest.mark.ray  # a real Ray instance: the full set only (pytest -m "")
 ray = pytest.importorskip("ray", reason="the Ray tests need the [ray] extra: pip install -e '.[ray]'")
 ROOT = Path(__file__).resolve().parents[2]
 

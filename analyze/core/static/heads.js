@@ -262,7 +262,7 @@ function phrenologyPage() {
   const colour = el("select", {id: "colour"}, el("option", {value: "cluster"}, "cluster"), el("option", {value: "model"}, "model"));
   const plot = el("div", {id: "projection"});
   const info = hoverBox();
-  section("Heads in 2-D (seed 003 §2.1.5)",
+  section("Heads in 2-D (Attention Phrenology §2.1.5)",
           el("div", {class: "controls"}, "projection: ", method, "colour by: ", colour),
           el("div", {class: "row"}, plot, info), el("div", {id: "head-anchor"}));
   const models = [...new Set(D.heads.filter(h => !h.artificial).map(h => h.model))];
@@ -297,7 +297,7 @@ function phrenologyPage() {
   draw();
 
   const gallery = el("div", {class: "gallery", id: "gallery"});
-  section("Clusters (seed 003 §2.2.2)", el("p", {class: "note"},
+  section("Clusters (Attention Phrenology §2.2.2)", el("p", {class: "note"},
           "Each cluster's mean pattern over all prompts and heads (rows: query position, columns: key position), " +
           "its member heads (click one to open it) and the models they come from."), gallery);
   for (const c of D.clusters) {
@@ -311,7 +311,7 @@ function phrenologyPage() {
   }
 
   const sweep = el("div", {id: "sweep"});
-  section("Resolution sweep (seed 003 §2.2.2)", sweep, el("div", {class: "verdict"}, D.verdict));
+  section("Resolution sweep (Attention Phrenology §2.2.2)", sweep, el("div", {class: "verdict"}, D.verdict));
   const S = D.sweep;
   Plotly.react(sweep, [
     {x: S.gamma, y: S.f_score, name: "F-score", mode: "lines", line: {color: "#1f77b4"}},
@@ -364,7 +364,7 @@ function probesPage() {
         Plotly.react(div, [{z, x: idx, y: idx, type: "heatmap", colorscale: "RdBu", zmid: 0,
           customdata: idx.map(i => idx.map(j => [words[i], words[j]])),
           hovertemplate: "input %{customdata[0]} → logit of %{customdata[1]}: %{z:.2f}<extra></extra>"}],
-          {title: {text: "OV map over the word pairs (seed 000)", font: {size: 13}}, width: 520, height: 520,
+          {title: {text: "OV map over the word pairs (the antonym-heads post)", font: {size: 13}}, width: 520, height: 520,
            margin: {l: 90, r: 10, t: 40, b: 90},
            xaxis: {tickvals: idx.filter(i => i % Math.ceil(n / 30) === 0), ticktext: words.filter((_, i) => i % Math.ceil(n / 30) === 0), tickfont: {size: 9}, title: {text: "output logit"}},
            yaxis: {tickvals: idx.filter(i => i % Math.ceil(n / 30) === 0), ticktext: words.filter((_, i) => i % Math.ceil(n / 30) === 0), tickfont: {size: 9}, autorange: "reversed", title: {text: "input word"}}}, CONFIG);

@@ -14,7 +14,8 @@ from analyze.compare.pipeline import match_verdict
 from analyze.probes.words import load_pairs
 from tests.analyze.constructed_fleet import build_constructed_fleet
 from tests.analyze.planted import build_planted_gpt2
-from tests.browser import Page
+from tests.helpers import assert_offline_and_clean, isolated_point
+from docs.browser import Page
 from train.tokenizer import load_gpt2_tokenizer
 
 SMALL = ["--prompts", "32", "bottlenecks=[4]", "ae_epochs=5", "n_gammas=100",
@@ -89,8 +90,6 @@ def test_copied_heads_land_in_their_clusters_and_are_matched(setup, nltk_data, c
 def test_compare_page_hover_shows_the_head_and_its_p_value(setup, browser):
     """The first test's page in headless Chromium: offline, no console error; hovering a planted head shows its id
     and its placement p-value; clicking it opens it."""
-    from tests.test_pages import assert_offline_and_clean, isolated_point
-
     root = setup[0]
     if not (root / "out" / "report.html").exists():
         pytest.skip("needs the outputs of the first test")

@@ -1,6 +1,6 @@
 """Mean ablation on models deeper than one layer, where the batched pass widens into one copy per head only at the
 ablated layer (``analyze.core.hooks.widen_and_ablate``): each head's loss change must equal a pass of its own
-through the whole model, with the bridge's own logits and seed 000's loss taken by hand."""
+through the whole model, with the bridge's own logits and the antonym-heads post's loss taken by hand."""
 
 from __future__ import annotations
 

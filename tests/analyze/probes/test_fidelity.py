@@ -88,7 +88,7 @@ def test_qk_neg_eigs_of_generic_heads_vary_around_half():
 # ---------------------------------------------------------------- 2. prediction-attention
 
 def literal_prediction(raw: RawGPT2, head: int, bags, normalised: bool = False) -> float:
-    """Seed 002 Eq. 2 from the raw weights: keys ln_1(W_E,s) W_K + b_K; queries W_U,t W_Q + b_Q (literal) or
+    """McDougall & Conmy Eq. 2 from the raw weights: keys ln_1(W_E,s) W_K + b_K; queries W_U,t W_Q + b_Q (literal) or
     ln_1(W_U,t) W_Q + b_Q with 1/√d_head (normalised)."""
     (w_q, b_q), (w_k, b_k) = raw.qkv(head, 0), raw.qkv(head, 1)
     values = []
@@ -178,7 +178,7 @@ def test_a_head_that_writes_nothing_wins_no_tally():
 # ---------------------------------------------------------------- 5. layer-0 classes
 
 def test_planted_layer0_heads_of_each_class(qk_run, planted_dir, nltk_data, cache_dir, tmp_path):
-    """Seed 004's table on planted heads: previous-token positional (detokenization), exponentially decaying
+    """Gibson's layer-0 post's table on planted heads: previous-token positional (detokenization), exponentially decaying
     positional (contextual), token identity (duplicate_token), and zero QK (flat)."""
     out = tmp_path / "l0"
     assert main(["probes", "--model", str(planted_dir), "--out", str(out), "--probes", "patterns,layer0",
@@ -218,7 +218,7 @@ def test_default_steering_rebuilds_the_map_from_w_sym_alone():
 # ---------------------------------------------------------------- 7. semantic score and BOS
 
 def test_queries_without_a_category_partner_attend_to_bos():
-    """Seed 001 rule 3: '<bos> blue cat blue' — the first 'blue' and 'cat' have no earlier category mate, so their
+    """The L1H5 semantic-head post rule 3: '<bos> blue cat blue' — the first 'blue' and 'cat' have no earlier category mate, so their
     target is <bos>; the second 'blue' has none either (copies of itself do not count)."""
     tokens = np.array([[0, 10, 20, 10, 11]])  # bos, blue, cat, blue, red
     labels = np.array([[-1, 0, 1, 0, 0]])  # colours 0, animals 1

@@ -132,7 +132,7 @@ def test_bad_inputs(case, message, planted_dir, pairs_file, nltk_data, cache_dir
 
 def test_word_lists_are_filtered_and_a_list_too_short_gives_nan_with_the_reason(planted_dir, nltk_data, cache_dir,
                                                                                tmp_path):
-    """Seed 000 keeps the words that are single tokens for the tokenizer; one pair left is too few to tally."""
+    """The antonym-heads post keeps the words that are single tokens for the tokenizer; one pair left is too few to tally."""
     (tmp_path / "p.txt").write_text("hot cold\nantidisestablishmentarianism brief\n")
     out = tmp_path / "out"
     assert main(["probes", "--model", str(planted_dir), "--pairs", str(tmp_path / "p.txt"), "--probes", "ov,ablation",
@@ -172,7 +172,7 @@ def test_planted_probe_scores_are_pinned(planted_probes):
 
 def test_batched_mean_ablation_equals_one_head_per_pass(planted_dir, pairs_file):
     """The ablation family ablates every head of a layer in one batched pass (one copy of the task per head);
-    here each head is ablated in a pass of its own, with its own hook, and seed 000's loss (the mean cross-entropy
+    here each head is ablated in a pass of its own, with its own hook, and the antonym-heads post's loss (the mean cross-entropy
     of each pair's second word) is taken by hand, one chunk at a time. The chunks come in two lengths, so both
     per-length batches are exercised."""
     import torch

@@ -1,4 +1,4 @@
-"""QK-side probes (seed 001 semantic head, seed 002 prediction-attention) on a planted GPT-2-architecture model."""
+"""QK-side probes (the L1H5 semantic-head post semantic head, McDougall & Conmy prediction-attention) on a planted GPT-2-architecture model."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""When a probe run may be reused (compare's rule, STYLE 14): same weights' fingerprint, same config, the families
+"""When a probe run may be reused (compare's rule): same weights' fingerprint, same config, the families
 asked for, and layers that cover the ones asked; run folders are named the same by every CLI."""
 
 import json
