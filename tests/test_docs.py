@@ -31,3 +31,33 @@ def test_a_head_without_twin_is_refused_in_one_line():
     patterns = softmax_rows(np.random.default_rng(1).normal(size=(2, 3, 4, 4)))
     with pytest.raises(ValueError, match="no twin in the reference fleet for m01.L0H0; pass --rename"):
         twin_table(patterns[:1], ["m00.L0H0"], patterns[1:], ["m01.L0H0"])
+
+
+def test_the_readme_notebook_example_names_heads_the_demo_fleet_has():
+    """The README's notebook lines ask for heads of the quickstart's demo fleet: each must exist there (a model
+    index below the demo's n, a head below its n_heads, layer 0 of one layer)."""
+    import re
+    from pathlib import Path
+
+    from train.config import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    demo = load_config(root / "configs" / "demo.yaml")
+    assert 'open_run("runs/phrenology/demo")' in readme and "--config configs/demo.yaml" in readme
+    heads = re.findall(r'run\.head\("m(\d+)\.L(\d+)H(\d+)"', readme)
+    assert heads
+    for model, layer, head in heads:
+        assert int(model) < demo.n and int(layer) < demo.n_layers and int(head) < demo.n_heads, (model, layer, head)
+
+
+def test_readme_fits_one_screen_and_its_links_resolve():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    for target in re.findall(r"\]\(((?:docs|bench|CHANGELOG)[^)#]*)\)", readme):
+        assert (root / target).exists(), target
+    assert "seed 00" not in readme.lower() and "../shared/seeds" not in readme

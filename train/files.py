@@ -6,6 +6,8 @@ through here: to a temporary name in the same folder, then renamed, which is ato
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -13,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+from train.errors import UserError
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -70,3 +74,48 @@ def write_json(path: Path, obj: Any) -> None:
     """Strict JSON (NaN → null), written atomically."""
     text = json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
     atomic_write(path, lambda p: p.write_text(text))
+
+
+class DirLocked(UserError, RuntimeError):
+    """Another process holds the output folder; the message names it and its pid."""
+
+
+@contextlib.contextmanager
+def dir_lock(out: Path, what: str):
+    """An exclusive lock on ``out/.lock`` while ``what`` writes there; the OS releases it if the process dies
+    (kill -9). A second run on the same folder is refused in one line instead of interleaving its files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid, _, holder = handle.read().strip().partition(" ")
+            raise DirLocked(f"another {holder or what} run (pid {pid or '?'}) is writing {out}; wait for it to finish "
+                            f"or pass another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()} {what}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_holder(out: Path) -> int | None:
+    """The pid holding ``out/.lock``, or None when nobody does (a finished or killed run leaves it free)."""
+    path = Path(out) / ".lock"
+    if not path.exists():
+        return None
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip().split(" ")[0]
+            return int(pid) if pid.isdigit() else -1
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+

@@ -10,11 +10,8 @@ Layout of a fleet dir::
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
 import logging
-import os
 import platform
 import time
 from pathlib import Path
@@ -27,7 +24,7 @@ from train.checkpoints import save_toy_model, usable_checkpoint
 from train.config import ConfigError, FleetConfig
 from train.data import tokenize_brown
 from train.errors import UserError
-from train.files import atomic_write, write_json
+from train.files import DirLocked, atomic_write, dir_lock, write_json
 from train.hardware import keep_freed_memory_in_heap, members_per_step, resolve_device
 from train.group import GroupCheckpointIO, checkpoint_step
 from train.module import BrownWindows, FleetGroup
@@ -56,30 +53,12 @@ class TrainingInterrupted(UserError):
     label, exit_code = "interrupted", 130
 
 
-class FleetLocked(UserError, RuntimeError):
-    """Another ``train fleet`` holds the fleet dir."""
+FleetLocked = DirLocked  # another ``train fleet`` holds the fleet dir
 
 
-@contextlib.contextmanager
 def fleet_lock(out: Path):
     """An exclusive lock on ``out/.lock`` for the whole run; released by the OS if the process dies (kill -9)."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise FleetLocked(f"another train fleet run (pid {holder}) is training {out}; wait for it to finish or "
-                              f"pass another --out") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return dir_lock(out, "train fleet")
 
 
 class MetricsCSV(L.Callback):
@@ -178,6 +157,11 @@ def open_fleet(cfg: FleetConfig, out: Path) -> FleetRecord:
             raise FleetMismatch(f"{out} holds a fleet trained with another config ({changes}); "
                                 f"pass another --out or the same config")
         record.config = cfg.to_dict()  # runtime fields (device, checkpoint frequency) may change
+        for entry in record.with_status(Status.DONE):
+            if not (out / entry.dir / "model.safetensors").exists():  # deleted since: train it again
+                log.warning("%s is marked done but its weights are missing; it is trained again", entry.dir)
+                entry.update(status=Status.PENDING, steps=None, final_train_loss=None, final_val_loss=None,
+                             resumed_from_step=None, train_seconds_last_run=None, trained_with=None)
         return record
     out.mkdir(parents=True, exist_ok=True)
     return FleetRecord.new(cfg.to_dict(), [cfg.model_seed(i) for i in range(cfg.n)])

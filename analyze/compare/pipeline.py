@@ -396,7 +396,16 @@ def run_compare(fleet, pretrained: str, layers: list[int] | None, out: Path, phr
     the same text, both sides' probe scores (the pretrained model's for ``layers`` only, unless a full run is
     there to reuse), the calibrated placement and matching, and the outputs. ``controls``: name → model spec,
     placed by the same folds (e.g. held-out seeds of the fleet's config, whose toy-like rate is the test's
-    calibration)."""
+    calibration). Holds ``out/.lock`` while it writes there."""
+    from train.files import dir_lock
+
+    with dir_lock(out, "analyze compare"):
+        return _run_compare(fleet, pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg, probe_cfg,
+                            nltk_data, cache_dir, device, progress, controls)
+
+
+def _run_compare(fleet, pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg, probe_cfg, nltk_data,
+                 cache_dir, device, progress, controls) -> Comparison:
     from analyze.core.models import check_layers, model_config, run_name
 
     (spec,) = resolve_models(pretrained, cache_dir=cache_dir)

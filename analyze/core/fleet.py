@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from analyze.core.spec import ModelSpec, default_device, fingerprint
 from train.checkpoints import CheckpointError, load_toy_bridge, read_checked_weights, read_toy_config
 from train.config import FleetConfig
+from train.files import lock_holder
 from train.paths import checkpoints_dir
 from train.errors import UserError
 from train.record import RECORD_FILE, FleetRecord, ModelEntry, Status
@@ -51,8 +52,18 @@ class Fleet:
         except CheckpointError as err:
             raise FleetError(str(err)) from err
         self.config = FleetConfig(**self.record.config)
+        gone = [m for m in self.record.models
+                if m.status == Status.DONE and not (self.path / m.dir / "model.safetensors").exists()]
+        for m in gone:  # deleted after training: as good as never trained (train fleet --out retrains it)
+            m.status, m.error = Status.PENDING, "its folder or weights are missing"
         self.missing = [m for m in self.record.models if m.status != Status.DONE]
+        training = lock_holder(self.path) if self.missing else None
         if self.missing and not allow_partial:
+            if training is not None:
+                raise FleetError(f"fleet {self.path} is still training (pid {training}): "
+                                 f"{len(self.record.models) - len(self.missing)} of {len(self.record.models)} models "
+                                 f"done; wait for it to finish, or pass --allow-partial to analyse the finished "
+                                 f"models only")
             raise FleetError(f"fleet {self.path} is not finished: {describe_missing(self.missing)}; "
                              f"{advice(self.path, self.missing)}, or pass --allow-partial to analyse the "
                              f"finished models only")

@@ -73,20 +73,34 @@ def _dir_spec(path: Path) -> ModelSpec:
 
 
 def _cached_hf_dir(name: str) -> str:
-    """The snapshot dir of an HF model name in the local cache, or a one-line error saying how to get it there."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from huggingface_hub import try_to_load_from_cache
+    """The snapshot dir of a Hugging Face model name: from the local cache, else downloaded into it on first use
+    (as transformers and TransformerLens do), unless the user set ``HF_HUB_OFFLINE=1``. Either failure is one line
+    saying what to do."""
+    from huggingface_hub import constants, snapshot_download, try_to_load_from_cache
 
+    try:
         cached = try_to_load_from_cache(name, "config.json")
-    except Exception:  # noqa: BLE001 - any failure here means "not cached"
+    except Exception:  # noqa: BLE001 - a name the hub would refuse is not cached either
         cached = None
-    if not isinstance(cached, str):
+    if isinstance(cached, str):
+        return str(Path(cached).parent)
+    if constants.HF_HUB_OFFLINE:
         raise CheckpointError(
             f"{name!r} is no local path, .gguf file, installed model package or model in the local Hugging Face "
-            f"cache (offline); download it elsewhere (hf download {name}) and copy the cache, or pass a local "
-            f"directory made with save_pretrained")
-    return str(Path(cached).parent)
+            f"cache, and HF_HUB_OFFLINE=1 forbids downloading it; unset it, or download it elsewhere "
+            f"(hf download {name}) and copy the cache, or pass a local directory made with save_pretrained")
+    log.info("downloading %s from %s into the Hugging Face cache", name, constants.ENDPOINT)
+    try:
+        return snapshot_download(name, allow_patterns=HF_FILES)
+    except Exception as err:  # noqa: BLE001 - no network, no such repo, a gated repo: one line for each
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{name!r} is no local path, .gguf file, installed model package or model in the local Hugging Face "
+            f"cache, and downloading it from {constants.ENDPOINT} failed ({reason[:200]}); check the name and the "
+            f"network, or pass a local directory made with save_pretrained") from None
+
+
+HF_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]  # config, weights, tokenizer: no other formats
 
 
 def load_model(spec: ModelSpec | str | Path, device: str | torch.device | None = None):

@@ -13,6 +13,7 @@ import numpy as np
 from analyze.probes.columns import uniform_offset, uniform_self
 
 KINDS = {"self": "self-attending", "prev": "previous-token", "first": "first-token"}
+NOTHING_ACROSS_SEEDS = "Nothing to compare across seeds: the fleet has fewer than 2 finished models."
 SHARED_RATIO = 3.0  # a shared head "does one thing" when its kind's mass is at least this many times uniform
 
 
@@ -71,7 +72,10 @@ def shared_clusters(patterns: np.ndarray, clusters: np.ndarray, models: np.ndarr
 def finding_sentence(shared: list[dict], n_models: int) -> str:
     """The fleet's finding in a sentence or two: the clusters holding a head of every model, with the range of
     their heads' mass on their kind of position and its multiple of a uniform head's; the strongest such cluster
-    is named even when its weakest model stays below ``SHARED_RATIO``× (and that is said)."""
+    is named even when its weakest model stays below ``SHARED_RATIO``× (and that is said). One model has no other
+    seed to share a head with: that is said instead of a cross-seed finding."""
+    if n_models < 2:
+        return NOTHING_ACROSS_SEEDS
     if not shared:
         return f"No cluster holds a head of every one of the {n_models} models."
     parts = []

@@ -88,8 +88,16 @@ class StepMarkers:
 
 def run_phrenology(fleet: Fleet, cfg: PhrenologyConfig, out: Path, force: bool = False, write_csv: bool = False,
                    progress: bool = True) -> dict[str, float]:
-    """Run every step whose outputs are missing or stale; return seconds per step run now."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Run every step whose outputs are missing or stale; return seconds per step run now. Holds ``out/.lock``:
+    a second run on the same folder is refused instead of interleaving its files."""
+    from train.files import dir_lock
+
+    with dir_lock(out, "analyze phrenology"):
+        return _run_phrenology(fleet, cfg, out, force, write_csv, progress)
+
+
+def _run_phrenology(fleet: Fleet, cfg: PhrenologyConfig, out: Path, force: bool, write_csv: bool,
+                    progress: bool) -> dict[str, float]:
     fingerprint = fleet.fingerprint()
     markers = StepMarkers(out, step_keys(cfg, fingerprint, tuple(fleet.missing_names)), force)
     (out / "config.json").write_text(json.dumps({"phrenology": asdict(cfg), "fleet": str(fleet.path),

@@ -92,6 +92,8 @@ def page_data(fleet, run, verdict: dict) -> tuple[dict, list[dict]]:
 def finding_html(shared: list[dict], n_models: int, verdict: dict) -> str:
     from analyze.phrenology.findings import finding_sentence
 
+    if n_models < 2:  # no other seed: neither a shared head nor a null across seeds means anything
+        return f"<div class=finding id=finding><b>Finding.</b> {html.escape(finding_sentence(shared, n_models))}</div>"
     return (f"<div class=finding id=finding><b>Finding.</b> {html.escape(finding_sentence(shared, n_models))}</div>"
             f"<div class=verdict id=null-verdict><b>Against chance.</b> {html.escape(verdict['statement'])} "
             f"With few models a random grouping of heads already scores a high F, so a small fleet may not beat this "

@@ -146,5 +146,11 @@ def step(ctx) -> None:
     rows = stability_rows(codes, models, reference, float(best.gamma), cfg)
     pd.DataFrame(rows).to_csv(out / "stability.csv", index=False)
     null_f = [r["f_score"] for r in rows if r["test"] == "null_shuffled"]
-    write_json(out / "null_verdict.json", f_verdict(float(best.f_score), null_f))
+    if len(set(models)) < 2:  # a shuffle across one model's heads compares nothing across seeds
+        from analyze.phrenology.findings import NOTHING_ACROSS_SEEDS
+
+        write_json(out / "null_verdict.json", {"real_f": float(best.f_score), "p_value": None, "beats_null": False,
+                                               "n_null": 0, "statement": NOTHING_ACROSS_SEEDS})
+    else:
+        write_json(out / "null_verdict.json", f_verdict(float(best.f_score), null_f))
     ctx.figures.draw(plots.stability_plot, rows, float(best.f_score), out / "fig_stability.png")

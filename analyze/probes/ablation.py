@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from analyze.core.figures import plt, save_figure
 from analyze.core.hooks import final_residual, mean_head_outputs, model_device, unembed, widen_and_ablate
@@ -91,7 +92,8 @@ def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Te
     chunks = [c.to(model_device(bridge)) for c in chunks]
     base, count = antonym_loss(bridge, chunks, offset), n_second_words(chunks, offset)
     out = np.full((cfg.n_layers, cfg.n_heads), np.nan)
-    for layer in range(cfg.n_layers) if layers is None else layers:
+    ablated = list(range(cfg.n_layers) if layers is None else layers)
+    for layer in tqdm(ablated, desc="ablation: layers", leave=False, unit="layer"):  # minutes on a deep model
         total = np.zeros(cfg.n_heads)
         for chunk in chunks:
             n_targets = len(second_word_positions(len(chunk), offset))

@@ -140,7 +140,16 @@ def run_probes(model_spec: str, families: set[str] | list[str], pairs_path, cfg:
                allow_partial: bool = False, layers: list[int] | None = None) -> pd.DataFrame:
     """Probe every model ``model_spec`` names (the heads of ``layers``, default all); write probes.csv,
     probes.json (with the weights' fingerprint, the config, the layers and each family's seconds), figures and
-    report.html."""
+    report.html. Holds ``out/.lock`` while it writes there."""
+    from train.files import dir_lock
+
+    with dir_lock(out, "analyze probes"):
+        return _run_probes(model_spec, families, pairs_path, cfg, out, nltk_data, cache_dir, device, progress,
+                           categories_path, allow_partial, layers)
+
+
+def _run_probes(model_spec, families, pairs_path, cfg, out, nltk_data, cache_dir, device, progress, categories_path,
+                allow_partial, layers) -> pd.DataFrame:
     from analyze.core.models import check_layers, model_config
     from analyze.core.spec import fingerprint
 

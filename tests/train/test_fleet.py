@@ -1,6 +1,7 @@
 """Fleet training end to end with the real Lightning Trainer on the real Brown corpus (micro model)."""
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -442,3 +443,52 @@ def test_the_finiteness_check_sees_one_bad_element_and_is_not_fooled_by_an_overf
     assert not all_finite(cancelling)
     huge = torch.full((4, 4), 3e38)
     assert not torch.isfinite(huge.sum()) and all_finite(huge)
+
+
+def test_a_deleted_model_folder_is_noticed_retrained_and_skipped_by_allow_partial(micro_fleet, nltk_data, cache_dir,
+                                                                                 tmp_path):
+    """A fleet whose model_01 folder was deleted after training: analysis names it (or skips it with
+    --allow-partial) instead of failing to read its config, and train fleet --out trains it again."""
+    from analyze.core.fleet import Fleet, FleetError
+
+    fleet = tmp_path / "fleet"
+    shutil.copytree(micro_fleet[0], fleet)
+    shutil.rmtree(fleet / "model_01")
+    with pytest.raises(FleetError, match="model_01 .pending: its folder or weights are missing.; finish it with"):
+        Fleet(fleet)
+    assert Fleet(fleet, allow_partial=True).names == ["m00"]
+    before = (fleet / "model_00" / "model.safetensors").read_bytes()
+    record = train_fleet(load_config(None, MICRO), fleet, nltk_data, cache_dir, progress=False)
+    assert [m.status for m in record.models] == [Status.DONE, Status.DONE]
+    assert (fleet / "model_00" / "model.safetensors").read_bytes() == before  # the finished one untouched
+    same = (fleet / "model_01" / "model.safetensors").read_bytes()
+    assert same == (micro_fleet[0] / "model_01" / "model.safetensors").read_bytes()  # same seed, same model
+    assert Fleet(fleet).names == ["m00", "m01"]
+
+
+def test_analysing_a_fleet_that_is_still_training_says_so(micro_fleet, tmp_path):
+    from analyze.core.fleet import Fleet, FleetError
+    from train.fleet import fleet_lock
+
+    fleet = tmp_path / "fleet"
+    shutil.copytree(micro_fleet[0], fleet)
+    record = FleetRecord.read(fleet)
+    record.models[1].update(status=Status.RUNNING)
+    record.write(fleet)
+    with fleet_lock(fleet), pytest.raises(FleetError, match=rf"is still training \(pid {os.getpid()}\): 1 of 2 models"):
+        Fleet(fleet)
+    with pytest.raises(FleetError, match="finish it with: python -m train fleet --out"):  # the trainer has gone
+        Fleet(fleet)
+
+
+def test_two_analysis_runs_on_one_folder_the_second_is_refused(micro_fleet, tmp_path, capsys):
+    from analyze.__main__ import main as analyze_main
+    from train.files import dir_lock
+
+    out = tmp_path / "run"
+    with dir_lock(out, "analyze probes"):
+        assert analyze_main(["phrenology", "--fleet", str(micro_fleet[0]), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"another analyze probes run (pid {os.getpid()}) is writing {out}; wait for it to finish or "
+                        f"pass another --out") and len(err.splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written

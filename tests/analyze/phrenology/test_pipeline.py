@@ -192,6 +192,12 @@ def test_allow_partial_analyses_the_finished_models_and_says_which_are_missing(m
     html = (out / "report.html").read_text()
     assert "Partial fleet: 1 of 2 models are missing from this analysis (m01: running)" in html
     assert set(pd.read_csv(out / "heads.csv").model) == {"m00"}
+    # one model has no other seed: no cross-seed finding, no null across seeds, one line saying so
+    from analyze.phrenology.findings import NOTHING_ACROSS_SEEDS
+
+    assert f"<b>Finding.</b> {NOTHING_ACROSS_SEEDS}" in html
+    assert "All 1 models" not in html and "Against chance" not in html and "F = 1.000 against" not in html
+    assert json.loads((out / "null_verdict.json").read_text())["statement"] == NOTHING_ACROSS_SEEDS
 
 
 def test_few_prompts_are_warned_about(caplog):
