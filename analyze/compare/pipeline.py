@@ -171,7 +171,7 @@ def placement_frame(ids: list[str], cal_result: cal.Calibrated, query: str, toy_
 
 def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str], toy_scores: pd.DataFrame,
             their_scores: pd.DataFrame, toy_rows: np.ndarray | None = None, tokenization: str = "",
-            chance: dict | None = None, toy_chance: dict | None = None, headline: str = cal.HEADLINE_SPACE,
+            chance: dict | None = None, headline: str = cal.HEADLINE_SPACE,
             spaces=cal.SPACES, controls: dict[str, tuple[list[str], np.ndarray]] | None = None, workers: int | None = None
             ) -> Comparison:
     """Place pretrained heads against the fleet's heads with the calibrated leave-one-model-out test, in every
@@ -191,7 +191,7 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
     queries = {"pretrained": their_patterns, **{name: patterns for name, (_, patterns) in controls.items()}}
     settings = autoencoder_settings(run) if any(s.startswith("code") for s in spaces) else None
     result = cal.calibrate(toy_patterns, models, toy_clusters, queries, settings, spaces, workers)
-    names = pl.describe_clusters(toy_scores, dict(zip(toy_ids, toy_clusters)), toy_chance)
+    names = pl.describe_clusters(toy_patterns, toy_clusters)
     if headline.startswith("code"):
         raise CompareError("the headline space must be a pattern space (pattern or pattern_nosink)")
     toy_vec = cal.flat(cal.space_patterns(toy_patterns, headline))
@@ -429,17 +429,15 @@ def _run_compare(fleet, pretrained, layers, out, phrenology_dir, probes_dir, phr
     control_sets = {name: control_patterns(text, choice, run, their_tokenizer, device, cache_dir)
                     for name, text in (controls or {}).items()}
 
-    toy_scores, toy_record = probe_table(str(fleet.path), probes_dir / run_name(fleet.path), probe_cfg, nltk_data,
+    toy_scores, _ = probe_table(str(fleet.path), probes_dir / run_name(fleet.path), probe_cfg, nltk_data,
                                          cache_dir, device, progress=progress)
     their_scores, record = probe_table(pretrained, probes_dir / run_name(pretrained), probe_cfg, nltk_data,
                                        cache_dir, device, layers, progress)
     their_scores = their_scores[their_scores.layer.isin(placed_layers)].reset_index(drop=True)
     log.info("placing %d heads of %s against the fleet's heads (leave one model out, %d spaces)", len(their_ids),
              spec.name, len(cal.SPACES))
-    toy_chance = chance_values(toy_record, next(iter(toy_record["models"])), list(toy_scores.columns))
     result = compare(run, theirs, their_ids, toy_scores, their_scores, choice.toy_rows, choice.statement,
-                     chance_values(record, spec.name, list(their_scores.columns)), toy_chance,
-                     controls=control_sets)
+                     chance_values(record, spec.name, list(their_scores.columns)), controls=control_sets)
     result = replace(result, toy_tokens=[readable_tokens(fleet.tokenizer(), t)
                                          for t in run.prompt_tokens()[choice.toy_rows[:4]]],
                      their_tokens=[readable_tokens(their_tokenizer, t) for t in choice.tokens[:4]])

@@ -6,7 +6,6 @@ z-values, and the names of the fleet's clusters by what their heads do.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
@@ -36,22 +35,15 @@ def standardised(frame, columns: list[str]) -> np.ndarray:
     return np.nan_to_num(z)
 
 
-def describe_clusters(toy_scores, clusters: dict[str, int], chance: dict[str, float] | None = None,
-                      diffuse_below: float = 1.5) -> dict[int, str]:
-    """Name each cluster by where its heads' attention goes most *against chance*: the pattern score whose mean is
-    the largest multiple of its chance value (a uniform head puts more on itself than on the previous token, so
-    raw means would call every diffuse cluster self-attending); below ``diffuse_below``× chance, "diffuse heads".
-    ``chance``: score → chance value (the registry's, for the fleet's prompts); without it, raw means."""
-    scores = [s for s in DESCRIPTIONS if s in toy_scores]
-    frame = toy_scores.set_index("head_id")[scores]
+def describe_clusters(patterns: np.ndarray, clusters: np.ndarray, diffuse_below: float = 1.5) -> dict[int, str]:
+    """Name each cluster by where its heads' mean pattern puts attention against a uniform head (the phrenology
+    finding's rule, analyze/phrenology/findings.py): self, previous token or first token, whichever is the largest
+    multiple of a uniform head's mass; below ``diffuse_below``×, "diffuse heads". On the prompts the comparison
+    reads, so the name says what the heads do there.  patterns [head, prompt, q, k], clusters [head] → {cluster: name}"""
+    from analyze.phrenology.findings import KINDS, dominant_kind
+
     names = {}
-    for c in sorted(set(clusters.values())):
-        members = [h for h, k in clusters.items() if k == c and h in frame.index]
-        if not members:
-            names[c] = "unscored heads"
-            continue
-        means = frame.loc[members].mean()
-        ratio = means / pd.Series({s: (chance or {}).get(s) or 1.0 for s in scores}) if chance else means
-        best = ratio.idxmax()
-        names[c] = DESCRIPTIONS[best] if not chance or ratio[best] >= diffuse_below else "diffuse heads"
+    for c in np.unique(clusters):
+        kind, _, ratio = dominant_kind(patterns[clusters == c].mean(axis=(0, 1)))
+        names[int(c)] = f"{KINDS[kind]} heads" if ratio >= diffuse_below else "diffuse heads"
     return names

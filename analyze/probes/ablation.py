@@ -80,7 +80,7 @@ LOGITS_BYTES_PER_PASS = 1 << 30  # a pass's fp32 logits stay under 1 GiB: heads 
 
 @torch.no_grad()
 def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Tensor],
-                         layers=None) -> np.ndarray:
+                         layers=None, progress: bool = False) -> np.ndarray:
     """Loss change when each head of ``layers`` (default: all) is replaced by its mean output; other layers' rows
     stay NaN.  → [layer, head]
 
@@ -93,7 +93,7 @@ def mean_ablation_deltas(bridge, chunks, offset: int, mean_z: dict[int, torch.Te
     base, count = antonym_loss(bridge, chunks, offset), n_second_words(chunks, offset)
     out = np.full((cfg.n_layers, cfg.n_heads), np.nan)
     ablated = list(range(cfg.n_layers) if layers is None else layers)
-    for layer in tqdm(ablated, desc="ablation: layers", leave=False, unit="layer"):  # minutes on a deep model
+    for layer in tqdm(ablated, desc="ablation: layers", leave=False, unit="layer", disable=not progress):
         total = np.zeros(cfg.n_heads)
         for chunk in chunks:
             n_targets = len(second_word_positions(len(chunk), offset))
@@ -115,7 +115,7 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     brown = torch.as_tensor(inputs.brown_prompts(max(len(c) for c in chunks)), device=model_device(inputs.bridge))
     deltas = mean_ablation_deltas(inputs.bridge, chunks, offset,
                                   mean_head_outputs(inputs.bridge, brown[:, :run]),  # the causal model's means there
-                                  inputs.probed_layers)
+                                  inputs.probed_layers, inputs.progress)
     return FamilyOutput({"ablation_delta_loss": deltas.reshape(-1)})
 
 

@@ -40,6 +40,7 @@ class ProbeInputs:
     brown_prompts: Callable[..., np.ndarray]
     brown_frequent: Callable[[int], np.ndarray]
     layers: tuple[int, ...] | None = None  # the layers to probe (None: all); other heads' columns stay NaN
+    progress: bool = False  # bars inside a family's long loops (ablation and qk on a deep model take minutes)
     memo: dict = field(default_factory=dict)
 
     @property

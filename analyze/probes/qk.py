@@ -186,7 +186,7 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
     token_embeddings, category_embeddings = TokenEmbeddings(inputs.bridge, ids), TokenEmbeddings(inputs.bridge, cat_ids)
     category_maps = {}
     columns["qk_embedding"] = np.empty(inputs.n_total, dtype=object)
-    for layer in tqdm(inputs.probed_layers, desc="qk: layers", leave=False, unit="layer"):  # minutes on a deep model
+    for layer in tqdm(inputs.probed_layers, desc="qk: layers", leave=False, unit="layer", disable=not inputs.progress):  # minutes on a deep model
         rows = layer * inputs.n_heads + np.arange(inputs.n_heads)
         columns["qk_embedding"][rows] = embedding_for_layer(layer, inputs.cfg.embedding)
         w = inputs.layer_weights(layer)

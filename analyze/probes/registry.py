@@ -1,6 +1,6 @@
 """The probe families, one entry each: name, columns, source seed, what it needs, and the functions that compute
-and report it. The registry drives the ``--probes`` help, the report's sections and the README's probe table
-(``python -m analyze.probes.registry`` prints it; a test fails when the README's copy differs).
+and report it. The registry drives the ``--probes`` help, the report's sections and the probe table of docs/probes.md
+(``python -m analyze.probes.registry`` prints it; a test fails when that copy differs).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def cli_help() -> str:
 
 
 def markdown_table() -> str:
-    """The README's probe table: one row per column, grouped by family."""
+    """The probe table of docs/probes.md: one row per column, grouped by family."""
     lines = ["| family | column | definition | more of the effect | chance / null | source |",
              "| --- | --- | --- | --- | --- | --- |"]
     for fam in families().values():

@@ -82,7 +82,7 @@ def probe_model(bridge, spec: ModelSpec, families: list[str], cfg: ProbeConfig, 
         return frequent_tokens(text, n if n is not None else len(np.unique(text.tokens)))
 
     inputs = ProbeInputs(bridge, spec.name, tokenizer, cfg, words, bos.id, brown_prompts, brown_frequent,
-                         None if layers is None else tuple(layers))
+                         None if layers is None else tuple(layers), progress=progress)
     ids = head_ids(spec.name, inputs.n_layers, inputs.n_heads)
     frame = pd.DataFrame({"head_id": ids, "model": spec.name, "layer": [i // inputs.n_heads for i in range(len(ids))],
                           "head": [i % inputs.n_heads for i in range(len(ids))]})

@@ -143,14 +143,15 @@ def test_the_ablation_progress_bar_moves_layer_by_layer(tmp_path, monkeypatch):
 
     seen = []
 
-    def recording_tqdm(items, **kwargs):
+    def recording_tqdm(items, disable=False, **kwargs):
         for item in items:
-            seen.append((kwargs.get("desc"), item))
+            if not disable:
+                seen.append((kwargs.get("desc"), item))
             yield item
 
     monkeypatch.setattr(ablation, "tqdm", recording_tqdm)
     bridge = load_model(str(random_llama(tmp_path / "model")), "cpu")
     chunks = antonym_chunks(np.arange(3, 12), np.arange(12, 21), 13, 1, 2)
     brown = torch.randint(3, VOCAB, (4, 13), generator=torch.Generator().manual_seed(1))
-    mean_ablation_deltas(bridge, chunks, 1, mean_head_outputs(bridge, brown))
+    mean_ablation_deltas(bridge, chunks, 1, mean_head_outputs(bridge, brown), progress=True)
     assert seen == [("ablation: layers", layer) for layer in range(3)]

@@ -1,4 +1,4 @@
-"""The probe registry is the one list of probe families: the CLI help, the report and the README table come from it."""
+"""The probe registry is the one list of probe families: the CLI help, the report and the table in docs/probes.md come from it."""
 
 import re
 from pathlib import Path
@@ -6,15 +6,15 @@ from pathlib import Path
 from analyze.__main__ import build_parser
 from analyze.probes.registry import cli_help, families, markdown_table
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = Path(__file__).resolve().parents[3] / "docs" / "probes.md"
 
 
 def test_readme_probe_table_is_the_registry():
     text = README.read_text()
     found = re.search(r"<!-- probe-table:start -->\n(.*?)\n<!-- probe-table:end -->", text, re.S)
-    assert found, "README.md lacks the probe-table markers"
+    assert found, "docs/probes.md lacks the probe-table markers"
     assert found.group(1).strip() == markdown_table().strip(), (
-        "README probe table differs from the registry; regenerate it: python -m analyze.probes.registry")
+        "docs/probes.md probe table differs from the registry; regenerate it: python -m analyze.probes.registry")
 
 
 def test_every_column_states_its_definition_and_chance_level():
