@@ -36,9 +36,15 @@ def embeddings(coords: dict[str, np.ndarray], models: list[str], artificial: lis
     for ax, (method, xy) in zip(np.atleast_1d(axes), coords.items()):
         for i, name in enumerate(artificial):  # stars under the heads: a head sitting on a star stays visible
             ax.scatter(*xy[n_real + i], c=greys[i % 3], s=110, marker="*", edgecolor="k", zorder=1)
-            ax.annotate(name, xy[n_real + i], fontsize=7)
+            right = xy[n_real + i, 0] > np.median(xy[:, 0])  # label toward the middle: never clipped at an edge
+            ax.annotate(name.removeprefix("art."), xy[n_real + i], fontsize=8, xytext=(-6 if right else 6, 6),
+                        textcoords="offset points", ha="right" if right else "left")
         ax.scatter(xy[:n_real, 0], xy[:n_real, 1], c=colors, s=22, zorder=2, alpha=0.85)
-        ax.set_title(method.upper())
+        label = {"pca": "PC", "tsne": "t-SNE ", "umap": "UMAP "}.get(method, f"{method} ")
+        ax.set_title({"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get(method, method.upper()))
+        ax.set_xlabel(f"{label}1")
+        ax.set_ylabel(f"{label}2")
+        ax.margins(0.08)
     legend_for_groups(np.atleast_1d(axes)[-1], models, colors, loc="best")
     return save_figure(fig, path)
 

@@ -225,8 +225,9 @@ function framedTable(container, frame, opts) { // {columns: [...], rows: [[...]]
 
 // points: [{id, x, y, group, color, symbol?, label}] — one trace per group (the legend). Hover fills
 // #hover-info via onHover(id); click calls onClick(id).
-function projectionPlot(div, points, title, onHover, onClick) {
-  const groups = [...new Set(points.map(p => p.group))];
+function projectionPlot(div, points, title, onHover, onClick, axes = ["", ""]) {
+  // legend entries in natural order (cluster 2 before cluster 10), whatever order the points come in
+  const groups = [...new Set(points.map(p => p.group))].sort((a, b) => a.localeCompare(b, undefined, {numeric: true}));
   const traces = groups.map(g => {
     const ps = points.filter(p => p.group === g);
     return {
@@ -239,7 +240,8 @@ function projectionPlot(div, points, title, onHover, onClick) {
   });
   Plotly.react(div, traces, {
     title: {text: title, font: {size: 14}}, width: 760, height: 560, hovermode: "closest",
-    margin: {l: 40, r: 10, t: 40, b: 40}, legend: {font: {size: 11}},
+    margin: {l: 60, r: 10, t: 40, b: 50}, legend: {font: {size: 11}},
+    xaxis: {title: {text: axes[0]}}, yaxis: {title: {text: axes[1]}},
   }, CONFIG);
   div.removeAllListeners && div.removeAllListeners("plotly_hover");
   div.removeAllListeners && div.removeAllListeners("plotly_click");
@@ -290,7 +292,9 @@ function phrenologyPage() {
       return {id: h.id, x, y, group, color, symbol: h.artificial ? "star" : "circle", size: h.artificial ? 14 : 9,
               label: `${h.id}${h.artificial ? "" : " · cluster " + h.cluster}`};
     });
-    projectionPlot(plot, points, `${method.value.toUpperCase()} of ${D.heads.length} heads`, hover, open);
+    const axisName = {pca: "PC", tsne: "t-SNE ", umap: "UMAP "}[method.value] || `${method.value} `;
+    projectionPlot(plot, points, `${method.value.toUpperCase()} of ${D.heads.length} heads`, hover, open,
+                   [`${axisName}1`, `${axisName}2`]);
   }
   method.addEventListener("change", draw);
   colour.addEventListener("change", draw);
@@ -394,7 +398,8 @@ function probesPage() {
       (chance !== null && chance !== undefined ? `; chance ${fmt(chance)}` : "") + `. Best: ${(D.best[col.name] || []).join(", ")}.`;
     Plotly.react(grid, [{z, type: "heatmap", customdata: ids, colorscale: "Viridis", reversescale: col.direction === "lower",
       hovertemplate: "%{customdata}<br>" + col.name + " %{z:.4g}<extra></extra>", xgap: 1, ygap: 1,
-      colorbar: {title: {text: col.direction === "lower" ? "lower = more" : "higher = more"}}}],
+      colorbar: {title: {text: `${col.name}<br>(${col.direction === "lower" ? "lower" : "higher"} = more of the effect)`,
+                         side: "right"}}}],
       {width: Math.max(420, Math.min(1200, 160 + 42 * shape.n_heads)),
        height: Math.max(240, Math.min(1400, 120 + 26 * shape.n_layers)),
        margin: {t: 30, l: 60}, xaxis: {title: {text: "head"}, dtick: 1}, yaxis: {title: {text: "layer"}, dtick: 1, autorange: "reversed"}},
@@ -474,7 +479,8 @@ function comparePage() {
     showHead(id, views, {text: `${h.toy_like ? "toy-like" : "not toy-like"} (calibrated p = ${fmt(h.p)}); nearest cluster ${h.cluster} (${D.clusters[h.cluster] || ""}); ` +
                                 `nearest fleet heads ${h.nearest.join(", ")}`});
   }
-  projectionPlot(plot, points, `PCA fitted on the fleet's heads; ${D.theirs.heads.length} ${D.pretrained} heads projected`, hover, open);
+  projectionPlot(plot, points, `PCA fitted on the fleet's heads; ${D.theirs.heads.length} ${D.pretrained} heads projected`, hover, open,
+                 ["PC1 of the fleet's heads", "PC2"]);
 
   const grid = el("div", {id: "grid"});
   section("Every head's calibrated p (layer × head)", el("p", {class: "note"},
