@@ -18,7 +18,8 @@ MODEL_HELP = "fleet dir, toy model dir, local HF dir, .gguf file, package shippi
 
 
 def _common(p: argparse.ArgumentParser, progress: bool = True) -> None:
-    p.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: CUDA when present (the same choice as train fleet --device)")
     p.add_argument("--nltk-data", type=Path, help="NLTK data dir holding corpora/brown.zip")
     p.add_argument("--cache-dir", type=Path, help="tokenised-Brown and converted-model cache (default: .cache/)")
     if progress:
@@ -186,6 +187,8 @@ def compare_main(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "device", None) == "auto":
+        args.device = None  # the loaders pick CUDA when present
     setup_logging(lightning=False)
     if getattr(args, "no_progress", False):
         import os
