@@ -17,10 +17,16 @@ SMALL = ["--prompts", "48", "bottlenecks=[2]", "ae_epochs=1", "n_gammas=20", "st
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    """``pip install --no-deps --target DIR .``: the package as a wheel installs it (dependencies from this venv)."""
+    """``pip install --no-deps --target DIR``: the package as a wheel installs it (dependencies from this venv),
+    built from a copy of the source so the checkout gets no build/ folder."""
+    import shutil
+
+    source = tmp_path_factory.mktemp("source") / "toyheads"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv*", ".git", "runs", "checkpoints", ".cache",
+                                                                "build", "*.egg-info", "__pycache__", ".pytest_cache"))
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(target), str(ROOT)], check=True, capture_output=True)
+                    str(target), str(source)], check=True, capture_output=True)
     return target
 
 
