@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from train.config import ConfigError, load_config, parse_cli_overrides
+from train.env import RunEnv
 from train.paths import runs_dir
 from train.errors import run_command
 from train.logs import setup_logging
@@ -108,11 +109,12 @@ def phrenology_main(args) -> int:
     cfg = load_config(args.config, overrides, cls=PhrenologyConfig)
     for warning in cfg.warnings():
         log.warning(warning)
-    fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
-    analysis_prompts(cfg.prompts, fleet.n_ctx, cfg.prompt_seed, fleet.heldout_fraction, args.nltk_data,
-                     args.cache_dir)  # checks --prompts before any output is written
+    env = RunEnv.from_args(args)
+    fleet = Fleet(args.fleet or latest_fleet(), env.nltk_data, env.cache_dir, env.device, args.allow_partial)
+    analysis_prompts(cfg.prompts, fleet.n_ctx, cfg.prompt_seed, fleet.heldout_fraction, env.nltk_data,
+                     env.cache_dir)  # checks --prompts before any output is written
     out = args.out or runs_dir() / "phrenology" / run_name(fleet.path)
-    seconds = run_phrenology(fleet, cfg, out, args.force, args.csv, progress=not args.no_progress)
+    seconds = run_phrenology(fleet, cfg, out, args.force, args.csv, progress=env.progress)
     print(f"phrenology of {fleet.path} → {out / 'report.html'}")
     for step, s in seconds.items():
         print(f"  {step:12s} {s:7.1f} s")
@@ -140,15 +142,15 @@ def probes_main(args) -> int:
         overrides["alphas"] = parse_numbers(args.alpha, "--alpha")
     cfg = load_config(None, overrides, cls=ProbeConfig)
     out = args.out or runs_dir() / "probes" / run_name(args.model)
-    frame = run_probes(args.model, families, args.pairs, cfg, out, args.nltk_data, args.cache_dir, args.device,
-                       progress=not args.no_progress, categories_path=args.categories, allow_partial=args.allow_partial,
+    frame = run_probes(args.model, cfg, out, RunEnv.from_args(args), families=families, pairs_path=args.pairs,
+                       categories_path=args.categories, allow_partial=args.allow_partial,
                        layers=parse_layers(args.layers))
     print(f"probed {frame.model.nunique()} model(s), {len(frame)} heads → {out / 'probes.csv'}, {out / 'report.html'}")
     return 0
 
 
 def compare_main(args) -> int:
-    from analyze.compare.pipeline import run_compare
+    from analyze.compare.pipeline import CompareJob, run_compare
     from analyze.core.fleet import Fleet, latest_fleet
     from analyze.core.models import run_name
     from analyze.phrenology import PhrenologyConfig
@@ -165,15 +167,15 @@ def compare_main(args) -> int:
             raise ConfigError(f"--control takes NAME=MODEL (NAME a word, e.g. heldout=checkpoints/demo-heldout), "
                               f"got {item!r}")
         controls[name] = model
-    layers = parse_layers(args.layers)
-    fleet = Fleet(args.fleet or latest_fleet(), args.nltk_data, args.cache_dir, args.device, args.allow_partial)
+    env = RunEnv.from_args(args)
+    fleet = Fleet(args.fleet or latest_fleet(), env.nltk_data, env.cache_dir, env.device, args.allow_partial)
     runs = runs_dir()
-    out = args.out or runs / "compare" / f"{run_name(fleet.path)}-{run_name(args.pretrained)}"
-    phrenology_dir = args.phrenology_dir or runs / "phrenology" / run_name(fleet.path)
-    probes_dir = args.probes_dir or runs / "probes"
-    result = run_compare(fleet, args.pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg,
-                         ProbeConfig(), args.nltk_data, args.cache_dir, args.device,
-                         progress=not args.no_progress, controls=controls)
+    job = CompareJob(args.pretrained, args.out or runs / "compare" / f"{run_name(fleet.path)}-{run_name(args.pretrained)}",
+                     args.phrenology_dir or runs / "phrenology" / run_name(fleet.path),
+                     args.probes_dir or runs / "probes", parse_layers(args.layers), controls, phrenology_cfg,
+                     ProbeConfig())
+    result = run_compare(fleet, job, env)
+    out = job.out
     print(f"compared {fleet.path} with {args.pretrained} → {out / 'report.html'}")
     place = result.placement
     print(f"  {int(place.toy_like.sum())} of {len(place)} heads toy-like (calibrated p > 0.05, {result.headline} "

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from analyze.probes.config import ProbeConfig
-from analyze.probes.registry import family_names
+from train.env import RunEnv
 from analyze.probes.runner import run_probes
 
 
@@ -30,7 +30,7 @@ def gpt2_small_random(path: Path) -> Path:
 
 def time_probes(model: str, out: Path) -> float:
     started = time.perf_counter()
-    frame = run_probes(model, family_names(), None, ProbeConfig(), out, progress=False)
+    frame = run_probes(model, ProbeConfig(), out, RunEnv(progress=False))
     seconds = time.perf_counter() - started
     timings = json.loads((out / "probes.json").read_text())["seconds_per_model"]
     load = sum(t["load_s"] for t in timings.values())

@@ -70,19 +70,17 @@ def controls_on_disk(spec_source: Path) -> dict[str, str]:
 
 
 def run_comparison(fleet_path: Path, heldout: Path, pretrained: str):
-    from analyze.compare.pipeline import run_compare
+    from analyze.compare.pipeline import CompareJob, run_compare
     from analyze.core.fleet import Fleet
     from analyze.core.models import resolve_models, run_name
-    from analyze.phrenology import PhrenologyConfig
-    from analyze.probes.config import ProbeConfig
 
     (spec,) = resolve_models(pretrained)
     fleet = Fleet(fleet_path)
     out = RUNS / "compare" / f"{run_name(fleet.path)}-{run_name(pretrained)}"
     controls = {"heldout": str(heldout), **controls_on_disk(Path(spec.source))}
     started = time.perf_counter()
-    result = run_compare(fleet, pretrained, None, out, RUNS / "phrenology" / run_name(fleet.path), RUNS / "probes",
-                         PhrenologyConfig(), ProbeConfig(), progress=True, controls=controls)
+    result = run_compare(fleet, CompareJob(pretrained, out, RUNS / "phrenology" / run_name(fleet.path), RUNS / "probes",
+                                           controls=controls))
     print(f"compare with controls: {time.perf_counter() - started:.0f} s")
     return fleet, spec, result, out
 

@@ -21,8 +21,11 @@ from analyze.core.heads import head_id
 from analyze.core.tokens import readable_tokens
 from analyze.core.models import ModelSpec, load_model, load_tokenizer, resolve_models
 from analyze.core.patterns import attention_patterns
+from analyze.phrenology.config import PhrenologyConfig
 from analyze.phrenology.run import PhrenologyRun
+from analyze.probes.config import ProbeConfig
 from train.config import ConfigError
+from train.env import RunEnv
 
 log = logging.getLogger(__name__)
 
@@ -311,21 +314,19 @@ def write_comparison(result: Comparison, out: Path, fleet_name: str, pretrained:
 
 # ------------------------------------------------------------------ orchestration
 
-def probe_table(spec_text: str, out: Path, cfg, nltk_data, cache_dir, device, layers=None,
-                progress: bool = False) -> tuple[pd.DataFrame, dict]:
+def probe_table(spec_text: str, out: Path, cfg, env: RunEnv, layers=None) -> tuple[pd.DataFrame, dict]:
     """A probe run's table and record: reused when ``out`` holds a run of the same weights (fingerprint), config
     and families that covers ``layers``; else computed there for those layers only."""
     from analyze.core.spec import fingerprint
     from analyze.probes.registry import family_names
     from analyze.probes.runner import reusable_probe_run, run_probes
 
-    specs = resolve_models(spec_text, cache_dir=cache_dir)
+    specs = resolve_models(spec_text, cache_dir=env.cache_dir)
     if reusable_probe_run(out, family_names(), cfg, fingerprint(specs), layers):
         log.info("reusing the probe run in %s (same weights and config)", out)
     else:
         log.info("probing %s%s → %s", spec_text, "" if layers is None else f" (layers {layers})", out)
-        run_probes(spec_text, family_names(), None, cfg, out, nltk_data, cache_dir, device, progress=progress,
-                   layers=layers)
+        run_probes(spec_text, cfg, out, env, layers=layers)
     frame = pd.read_csv(out / "probes.csv")
     record = json.loads((out / "probes.json").read_text())
     return (frame if layers is None else frame[frame.layer.isin(layers)].reset_index(drop=True)), record
@@ -389,36 +390,47 @@ def control_patterns(spec_text: str, choice: PromptChoice, run: PhrenologyRun, t
     return ids, np.concatenate(patterns)
 
 
-def run_compare(fleet, pretrained: str, layers: list[int] | None, out: Path, phrenology_dir: Path, probes_dir: Path,
-                phrenology_cfg, probe_cfg, nltk_data=None, cache_dir=None, device=None, progress: bool = False,
-                controls: dict[str, str] | None = None) -> Comparison:
+@dataclass
+class CompareJob:
+    """One comparison: the pretrained model (and its ``layers``), where it writes, where it reuses or writes the
+    fleet's phrenology run and the probe runs, the controls placed by the same folds, and the two configs."""
+
+    pretrained: str
+    out: Path
+    phrenology_dir: Path
+    probes_dir: Path
+    layers: list[int] | None = None
+    controls: dict[str, str] = field(default_factory=dict)  # name → model spec
+    phrenology: PhrenologyConfig = field(default_factory=PhrenologyConfig)  # the paper's analysis by default
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
+
+
+def run_compare(fleet, job: CompareJob, env: RunEnv = RunEnv()) -> Comparison:
     """Check the arguments, then: the fleet's phrenology (reused or computed), the pretrained model's patterns on
-    the same text, both sides' probe scores (the pretrained model's for ``layers`` only, unless a full run is
-    there to reuse), the calibrated placement and matching, and the outputs. ``controls``: name → model spec,
-    placed by the same folds (e.g. held-out seeds of the fleet's config, whose toy-like rate is the test's
-    calibration). Holds ``out/.lock`` while it writes there."""
+    the same text, both sides' probe scores (the pretrained model's for ``job.layers`` only, unless a full run is
+    there to reuse), the calibrated placement and matching, and the outputs. Holds ``job.out/.lock`` while it
+    writes there."""
     from train.files import dir_lock
 
-    with dir_lock(out, "analyze compare"):
-        return _run_compare(fleet, pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg, probe_cfg,
-                            nltk_data, cache_dir, device, progress, controls)
+    with dir_lock(job.out, "analyze compare"):
+        return _run_compare(fleet, job, env)
 
 
-def _run_compare(fleet, pretrained, layers, out, phrenology_dir, probes_dir, phrenology_cfg, probe_cfg, nltk_data,
-                 cache_dir, device, progress, controls) -> Comparison:
+def _run_compare(fleet, job: CompareJob, env: RunEnv) -> Comparison:
     from analyze.core.models import check_layers, model_config, run_name
 
-    (spec,) = resolve_models(pretrained, cache_dir=cache_dir)
+    pretrained, out = job.pretrained, job.out
+    (spec,) = resolve_models(pretrained, cache_dir=env.cache_dir)
     shape = model_config(spec)
-    layers = None if layers is None else check_layers(layers, shape["n_layers"], spec.name)
+    layers = None if job.layers is None else check_layers(job.layers, shape["n_layers"], spec.name)
     placed_layers = list(range(shape["n_layers"])) if layers is None else layers
 
-    run = phrenology_run(fleet, phrenology_cfg, phrenology_dir, progress)
+    run = phrenology_run(fleet, job.phrenology, job.phrenology_dir, env.progress)
     if len(set(run.models)) < 2:
         raise CompareError("the calibrated placement leaves one model out at a time: it needs a fleet of at least "
                            "2 finished models")
     log.info("loading %s", spec.name)
-    bridge = load_model(spec, device)
+    bridge = load_model(spec, env.device)
     if bridge.cfg.n_ctx < fleet.n_ctx:
         raise CompareError(f"{pretrained} has a context of {bridge.cfg.n_ctx} tokens, the fleet's prompts {fleet.n_ctx}")
     their_tokenizer = load_tokenizer(spec)
@@ -426,13 +438,11 @@ def _run_compare(fleet, pretrained, layers, out, phrenology_dir, probes_dir, phr
     log.info("attention patterns of %s on %d prompts (%s)", spec.name, len(choice.tokens), choice.statement)
     theirs, their_ids = pretrained_patterns(bridge, spec.name, choice.tokens, placed_layers)
     del bridge
-    control_sets = {name: control_patterns(text, choice, run, their_tokenizer, device, cache_dir)
-                    for name, text in (controls or {}).items()}
+    control_sets = {name: control_patterns(text, choice, run, their_tokenizer, env.device, env.cache_dir)
+                    for name, text in job.controls.items()}
 
-    toy_scores, _ = probe_table(str(fleet.path), probes_dir / run_name(fleet.path), probe_cfg, nltk_data,
-                                         cache_dir, device, progress=progress)
-    their_scores, record = probe_table(pretrained, probes_dir / run_name(pretrained), probe_cfg, nltk_data,
-                                       cache_dir, device, layers, progress)
+    toy_scores, _ = probe_table(str(fleet.path), job.probes_dir / run_name(fleet.path), job.probes, env)
+    their_scores, record = probe_table(pretrained, job.probes_dir / run_name(pretrained), job.probes, env, layers)
     their_scores = their_scores[their_scores.layer.isin(placed_layers)].reset_index(drop=True)
     log.info("placing %d heads of %s against the fleet's heads (leave one model out, %d spaces)", len(their_ids),
              spec.name, len(cal.SPACES))
@@ -441,11 +451,11 @@ def _run_compare(fleet, pretrained, layers, out, phrenology_dir, probes_dir, phr
     result = replace(result, toy_tokens=[readable_tokens(fleet.tokenizer(), t)
                                          for t in run.prompt_tokens()[choice.toy_rows[:4]]],
                      their_tokens=[readable_tokens(their_tokenizer, t) for t in choice.tokens[:4]])
-    write_comparison(result, out, fleet.path.name, pretrained, phrenology_cfg.seed,
+    write_comparison(result, out, fleet.path.name, pretrained, job.phrenology.seed,
                      {"fleet": str(fleet.path), "fleet_fingerprint": fleet.fingerprint(), "pretrained": pretrained,
                       "pretrained_fingerprint": record["fingerprint"], "layers": placed_layers,
                       "tokenization": choice.statement, "prompts": len(choice.toy_rows),
                       "shared_prompts": choice.shared, "headline_space": result.headline, "alpha": cal.ALPHA,
-                      "controls": controls or {},
+                      "controls": job.controls,
                       "cluster_names": {int(c): n for c, n in result.cluster_names.items()}})
     return result

@@ -25,8 +25,10 @@ from analyze.probes.config import ProbeConfig
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs, ReportInputs
 from analyze.probes.named_heads import NAMED, named_head_extras
 from analyze.probes.registry import columns as registered_columns
+from analyze.probes.registry import family_names
 from analyze.probes.registry import families as registered_families
 from analyze.probes.words import WordLists, load_word_lists
+from train.env import RunEnv
 from train.files import atomic_write, write_json
 from train.config import ConfigError
 
@@ -135,8 +137,8 @@ def reusable_probe_run(out: Path, families, cfg: ProbeConfig, fingerprint: str, 
     return done is None or (layers is not None and set(layers) <= set(done))
 
 
-def run_probes(model_spec: str, families: set[str] | list[str], pairs_path, cfg: ProbeConfig, out: Path,
-               nltk_data=None, cache_dir=None, device=None, progress: bool = True, categories_path=None,
+def run_probes(model_spec: str, cfg: ProbeConfig, out: Path, env: RunEnv = RunEnv(), *,
+               families: set[str] | list[str] | None = None, pairs_path=None, categories_path=None,
                allow_partial: bool = False, layers: list[int] | None = None) -> pd.DataFrame:
     """Probe every model ``model_spec`` names (the heads of ``layers``, default all); write probes.csv,
     probes.json (with the weights' fingerprint, the config, the layers and each family's seconds), figures and
@@ -144,8 +146,8 @@ def run_probes(model_spec: str, families: set[str] | list[str], pairs_path, cfg:
     from train.files import dir_lock
 
     with dir_lock(out, "analyze probes"):
-        return _run_probes(model_spec, families, pairs_path, cfg, out, nltk_data, cache_dir, device, progress,
-                           categories_path, allow_partial, layers)
+        return _run_probes(model_spec, families or family_names(), pairs_path, cfg, out, env.nltk_data,
+                           env.cache_dir, env.device, env.progress, categories_path, allow_partial, layers)
 
 
 def _run_probes(model_spec, families, pairs_path, cfg, out, nltk_data, cache_dir, device, progress, categories_path,

@@ -194,12 +194,20 @@ def test_another_tokenizer_reads_the_same_token_strings_where_both_cut_alike(set
     assert all(decode_theirs(t) == decode_ours(o) for t, o in zip(fallback.tokens, ours))
 
 
-def test_missing_pretrained_weights_is_one_line(setup, nltk_data, cache_dir, tmp_path, capsys):
-    root, fleet, _ = setup
+def test_missing_pretrained_weights_is_one_line(nltk_data, cache_dir, tmp_path, capsys, monkeypatch):
+    """A Hugging Face name that is neither cached nor downloadable (the hub address is a loopback port where nothing
+    listens) stops compare in one line before the fleet is analysed."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    fleet = build_constructed_fleet(tmp_path / "fleet", n_models=2)
     capsys.readouterr()
-    assert run(root, fleet, "gpt2-not-cached-anywhere", tmp_path / "out", nltk_data=nltk_data, cache_dir=cache_dir) == 2
+    assert run(tmp_path, fleet, "gpt2-not-cached-anywhere", tmp_path / "out", nltk_data=nltk_data,
+               cache_dir=cache_dir) == 2
     err = capsys.readouterr().err.strip()
     assert "local Hugging Face cache" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "phrenology").exists()
 
 
 def test_match_sentence_claims_resemblance_only_when_the_calibrated_test_backs_it():
