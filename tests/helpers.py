@@ -25,7 +25,7 @@ FREE_OF_GRADIENT = "layers.0.attn.k.bias"
 
 
 # bf16 runs that batch their arithmetic otherwise (members per step, a Ray worker's thread count) round otherwise,
-# and Adam carries the rounding on: the README states this bound, per tensor, relative norm, after the micro
+# and Adam carries the rounding on: docs/training.md states this bound, per tensor, relative norm, after the micro
 # fleet's 32 steps (measured batched against alone: median 0.35%, largest 2.2%, an MLP bias).
 BF16_REL = 0.05
 

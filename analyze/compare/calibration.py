@@ -39,7 +39,7 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 SPACES = ("pattern_nosink", "pattern", "code_nosink", "code")
-HEADLINE_SPACE = "pattern_nosink"  # why: analyze/compare/README section of docs/toy_vs_pretrained.md
+HEADLINE_SPACE = "pattern_nosink"  # why: "Spaces" in docs/compare.md
 ALPHA = 0.05
 
 

@@ -53,7 +53,7 @@ def uniform_repeat_half(f: Facts) -> float:
 class Column:
     name: str
     meaning: str  # the definition, with the seed equation or sentence it follows
-    chance: str  # what an unstructured head scores, in words (the README's "chance / null" column)
+    chance: str  # what an unstructured head scores, in words (the "chance / null" column of docs/probes.md)
     direction: str | None = HIGHER  # HIGHER, LOWER, or None for a descriptive column
     null: Chance = None  # the same chance as a number, or a function of the run's facts; None: not defined
 

@@ -224,7 +224,7 @@ FAMILY = ProbeFamily(
         Column("qk_sym_norm_ratio", "‖sym(A)‖_F / ‖A‖_F", "≈ 1/√2 = 0.71 for an unstructured head",
                null=2 ** -0.5),
         Column("qk_neg_eigs", "negative eigenvalues among the d_head largest-magnitude eigenvalues of W_sym = "
-                              "sym(W_Q W_K^T) (the L1H5 semantic-head post's \"64 eigenvalues of W_sym\"; README: reading)",
+                              "sym(W_Q W_K^T) (the L1H5 semantic-head post's \"64 eigenvalues of W_sym\"; docs/probes.md: reading)",
                "≈ d_head/2, varying by head", null=lambda f: f["d_head"] / 2),
         Column("qk_n_eigs", "eigenvalues counted in qk_neg_eigs (d_head)", "d_head", direction=None,
                null=lambda f: f["d_head"]),

@@ -111,7 +111,7 @@ def write_probe_report(ri: ReportInputs, notes: dict | None = None) -> None:
     intro = (f"<p>{len(frame)} heads of {len(models)} model(s): {', '.join(models[:12])}"
              f"{' …' if len(models) > 12 else ''}. Pick a score to see it on every head; click a head for its "
              f"patterns, OV map and eigenvalues. Each column's definition, direction and chance value come from "
-             f"the probe registry (analyze/probes/registry.py; README's probe table).</p>")
+             f"the probe registry (analyze/probes/registry.py; the table in docs/probes.md).</p>")
     sections = [Section("Best heads per score", "Ranked in each score's own direction; chance values for "
                         f"{models[0]}.", tables=[top_heads_table(frame, registry, chance, ri.cfg.top_heads)])]
     for fam in families().values():

@@ -91,7 +91,7 @@ def test_only_members_at_the_same_step_are_grouped(tmp_path):
 
 def test_bf16_members_trained_together_equal_members_alone_to_the_stated_tolerance(micro_fleet_bf16, nltk_data,
                                                                                   cache_dir, tmp_path):
-    """In bf16 a batched group rounds otherwise than one member alone: the weights agree to BF16_REL (README),
+    """In bf16 a batched group rounds otherwise than one member alone: the weights agree to BF16_REL (docs/training.md),
     and the held-out losses to 0.01 nats, not bit for bit as in fp32."""
     out = tmp_path / "together"
     record = train_fleet(load_config(None, {**MICRO, "precision": "bf16-mixed", "members_per_step": 2}), out,

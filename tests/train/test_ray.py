@@ -38,7 +38,7 @@ def test_ray_fleet_equals_in_process_fleet(local_ray, micro_fleet, nltk_data, ca
 def test_ray_fleet_in_bf16_equals_in_process_to_the_stated_tolerance(local_ray, micro_fleet_bf16, nltk_data,
                                                                     cache_dir, tmp_path):
     """A Ray worker runs one thread where this process runs two; in bf16 the sums round otherwise, so the weights
-    agree to BF16_REL (README) and the held-out losses to 0.01 nats, not bit for bit as in fp32."""
+    agree to BF16_REL (docs/training.md) and the held-out losses to 0.01 nats, not bit for bit as in fp32."""
     from train.ray_launcher import train_fleet_ray
 
     record = train_fleet_ray(load_config(None, {**MICRO, "precision": "bf16-mixed"}), tmp_path / "ray", nltk_data,
