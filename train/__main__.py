@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--seed", type=int, help="model i gets seed S+i (paper: 990)")
     fleet.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA + bf16 when present")
     fleet.add_argument("--nltk-data", type=Path, help="NLTK data dir holding corpora/brown.zip")
+    fleet.add_argument("--download", action="store_true",
+                       help="fetch Brown with NLTK's downloader first when it is missing (into --nltk-data or ~/nltk_data)")
     fleet.add_argument("--cache-dir", type=Path, help="where tokenised Brown is cached (default: .cache/)")
     fleet.add_argument("--no-progress", action="store_true", help="no progress bar")
     fleet.add_argument("--launcher", choices=["local", "ray"], default="local",
@@ -53,6 +55,13 @@ def fleet_main(args) -> int:
     for key in ("n", "seed", "device"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    if args.download:
+        from train.corpus import CorpusNotFound, download_brown, find_brown
+
+        try:
+            find_brown(args.nltk_data)
+        except CorpusNotFound:
+            print(f"fetched Brown: {download_brown(args.nltk_data)}")
     out = args.out or checkpoints_dir() / (args.config.stem if args.config else "paper")
     cfg = load_config(args.config, overrides, base=None if args.config else existing_config(out))
     if args.launcher == "ray":

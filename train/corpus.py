@@ -63,6 +63,25 @@ def find_brown(nltk_data: str | Path | None = None) -> Path:
     )
 
 
+def download_brown(nltk_data: str | Path | None = None, index_url: str | None = None) -> Path:
+    """Fetch Brown with NLTK's own downloader (``train fleet --download``) into ``nltk_data`` (default
+    ``~/nltk_data``, the first folder NLTK searches), and return its path. ``index_url``: another NLTK index
+    (default: NLTK's, or ``$TOYHEADS_NLTK_INDEX``)."""
+    import nltk
+
+    target = Path(nltk_data).expanduser() if nltk_data is not None else Path("~/nltk_data").expanduser()
+    url = index_url or os.environ.get("TOYHEADS_NLTK_INDEX")
+    downloader = nltk.downloader.Downloader(server_index_url=url) if url else nltk.downloader.Downloader()
+    try:
+        fetched = downloader.download("brown", download_dir=str(target), quiet=True, raise_on_error=True)
+    except Exception as err:  # noqa: BLE001 - no network, a bad index, a bad checksum: one line each
+        raise CorpusNotFound(f"NLTK's downloader could not fetch brown into {target} from "
+                             f"{url or 'its default index'} ({str(err).strip().splitlines()[0][:200]})") from None
+    if not fetched:
+        raise CorpusNotFound(f"NLTK's downloader could not fetch brown into {target} from {url or 'its default index'}")
+    return find_brown(target)
+
+
 def join_words(words: list[str]) -> str:
     """Undo Brown's tokenisation: a space before each word that starts with a letter or digit (authors' rule)."""
     out: list[str] = []

@@ -77,3 +77,35 @@ def test_brown_is_found_on_nltks_own_search_path(nltk_data, tmp_path, monkeypatc
 def test_nltk_data_environment_variable(nltk_data, monkeypatch):
     monkeypatch.setenv("NLTK_DATA", str(nltk_data))
     assert find_brown() == nltk_data / "corpora" / "brown.zip"
+
+
+def test_download_fetches_brown_with_nltks_downloader_from_an_index(nltk_data, tmp_path, monkeypatch):
+    """`train fleet --download` uses NLTK's own downloader: from an NLTK index listing a brown.zip, the corpus lands
+    in the asked folder byte for byte, and the folder then serves as --nltk-data; a checksum that does not match is
+    refused in one line. NLTK's downloader refuses loopback and private addresses outright (its SSRF guard), so the
+    index and the zip are served from file:// URLs instead of a server on 127.0.0.1."""
+    import hashlib
+    import shutil
+
+    from train.corpus import download_brown
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(nltk_data / "corpora" / "brown.zip", served / "brown.zip")
+    data = (served / "brown.zip").read_bytes()
+    unzipped = sum(i.file_size for i in __import__("zipfile").ZipFile(served / "brown.zip").infolist())
+
+    def index(checksum: str) -> str:
+        return (f'<?xml version="1.0"?>\n<nltk_data><packages><package id="brown" name="Brown Corpus" '
+                f'url="{(served / "brown.zip").as_uri()}" size="{len(data)}" unzipped_size="{unzipped}" '
+                f'checksum="{checksum}" subdir="corpora" unzip="0" /></packages><collections /></nltk_data>\n')
+
+    monkeypatch.setenv("NLTK_DATA", f"{served}:{tmp_path / 'fetched'}:{tmp_path / 'again'}")  # NLTK's allowed roots
+    (served / "index.xml").write_text(index(hashlib.md5(data).hexdigest()))
+    got = download_brown(tmp_path / "fetched", (served / "index.xml").as_uri())
+    assert got == tmp_path / "fetched" / "corpora" / "brown.zip" and got.read_bytes() == data
+    assert find_brown(tmp_path / "fetched") == got
+    (served / "index.xml").write_text(index("0" * 32))
+    with pytest.raises(CorpusNotFound) as err:
+        download_brown(tmp_path / "again", (served / "index.xml").as_uri())
+    assert "could not fetch brown" in str(err.value) and len(str(err.value).splitlines()) == 1
