@@ -220,16 +220,15 @@ def test_match_sentence_claims_resemblance_only_when_the_calibrated_test_backs_i
     assert "closest match on probe scores" in match_verdict("probe_scores", 0, "a", 1.0, placed)
 
 
-def test_compare_smoke_a_small_fleet_cannot_call_any_head_unlike_it(nltk_data, cache_dir, tmp_path, caplog):
+def test_compare_smoke_a_small_fleet_cannot_call_any_head_unlike_it(planted_dir, nltk_data, cache_dir, tmp_path,
+                                                                   caplog):
     """The fast set's end-to-end run of the command: 3 constructed models (6 reference heads) against the planted
     GPT-2. With 6 reference heads the smallest possible p is 1/7 > 0.05: every head is toy-like, and the run
     says that no head can be called unlike the toy heads."""
     import logging
 
     fleet = build_constructed_fleet(tmp_path / "fleet", n_models=3)
-    pairs = load_pairs(None, load_gpt2_tokenizer())
-    planted = build_planted_gpt2(tmp_path / "planted", list(pairs.token_ids[:20] + pairs.token_ids[pairs.n_pairs:
-                                                                                                    pairs.n_pairs + 20]), 20)
+    planted = planted_dir  # the session's planted GPT-2 (heads 0-3: self, previous token, duplicate, positional)
     small = ["--prompts", "16", "bottlenecks=[2]", "ae_epochs=1", "n_gammas=20", "stability_replicates=1",
              "null_replicates=1", "null_gammas=10", "knockout_prompts=2", "knockout_tokens=20", "first_token_prompts=8"]
     with caplog.at_level(logging.WARNING):
@@ -239,5 +238,6 @@ def test_compare_smoke_a_small_fleet_cannot_call_any_head_unlike_it(nltk_data, c
     place = pd.read_csv(tmp_path / "out" / "placement.csv")
     assert len(place) == 4 and place.toy_like.all() and place.p_value.min() >= 1 / 7 - 1e-12
     assert "the smallest possible p is 1/7 > 0.05" in caplog.text
+    assert place.pretrained_head.str.startswith("planted.").all()
     reference = pd.read_csv(tmp_path / "out" / "reference.csv")
     assert len(reference) == 6 and set(reference.model) == {"m00", "m01", "m02"}
