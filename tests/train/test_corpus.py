@@ -79,6 +79,7 @@ def test_nltk_data_environment_variable(nltk_data, monkeypatch):
     assert find_brown() == nltk_data / "corpora" / "brown.zip"
 
 
+@pytest.mark.filterwarnings("ignore:NLTK downloader package metadata is missing SHA256")  # our index gives MD5, as NLTK's
 def test_download_fetches_brown_with_nltks_downloader_from_an_index(nltk_data, tmp_path, monkeypatch):
     """`train fleet --download` uses NLTK's own downloader: from an NLTK index listing a brown.zip, the corpus lands
     in the asked folder byte for byte, and the folder then serves as --nltk-data; a checksum that does not match is
