@@ -15,6 +15,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from train.errors import UserError
 from train.config import ConfigError
@@ -29,14 +30,17 @@ class CorpusNotFound(UserError, FileNotFoundError):
     """Brown is not where we looked; the message says where we looked and how to provide it."""
 
 
-def candidate_data_dirs(nltk_data: str | Path | None = None) -> list[Path]:
-    """Where to look for ``corpora/brown(.zip)``, first match wins: the option; else $NLTK_DATA, ../shared beside
-    the checkout, and NLTK's own search path (``nltk.data.path``: ~/nltk_data, the Python prefix's share/nltk_data,
-    /usr/share/nltk_data, ..., where ``python -m nltk.downloader brown`` puts it)."""
+def candidate_data_dirs(nltk_data: str | Path | None = None) -> Iterator[Path]:
+    """Where to look for ``corpora/brown(.zip)``, in order, first match wins: the option; else $NLTK_DATA, ../shared
+    beside the checkout, and NLTK's own search path (``nltk.data.path``: ~/nltk_data, the Python prefix's
+    share/nltk_data, /usr/share/nltk_data, ..., where ``python -m nltk.downloader brown`` puts it). NLTK's path is
+    read only when the folders before it miss: importing nltk takes seconds, more than a cached run's whole start."""
     if nltk_data is not None:
-        return [Path(nltk_data)]
-    dirs = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
-    return list(dict.fromkeys(dirs + [DEFAULT_NLTK_DATA] + nltk_search_path()))
+        yield Path(nltk_data)
+        return
+    explicit = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p] + [DEFAULT_NLTK_DATA]
+    yield from dict.fromkeys(explicit)
+    yield from (root for root in dict.fromkeys(nltk_search_path()) if root not in explicit)  # reached only on a miss
 
 
 def nltk_search_path() -> list[Path]:
@@ -48,14 +52,12 @@ def nltk_search_path() -> list[Path]:
 
 def find_brown(nltk_data: str | Path | None = None) -> Path:
     """Path of ``brown.zip`` or the ``brown/`` folder inside an NLTK data dir."""
-    looked = []
+    roots = []
     for root in candidate_data_dirs(nltk_data):
+        roots.append(root)
         for name in ("brown.zip", "brown"):
-            path = root / "corpora" / name
-            looked.append(str(path))
-            if path.exists():
-                return path
-    roots = candidate_data_dirs(nltk_data)
+            if (root / "corpora" / name).exists():
+                return root / "corpora" / name
     where = roots[0] if nltk_data is not None else "~/nltk_data"
     raise CorpusNotFound(
         f"Brown corpus not found (no corpora/brown.zip in {', '.join(map(str, roots))}); fetch it with: "
