@@ -189,8 +189,6 @@ def compare_main(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "device", None) == "auto":
-        args.device = None  # the loaders pick CUDA when present
     setup_logging(lightning=False)
     if getattr(args, "no_progress", False):
         import os

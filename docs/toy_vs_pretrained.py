@@ -162,7 +162,7 @@ def layer_rates(frame: pd.DataFrame) -> pd.Series:
     return frame.assign(layer=[parse_head_id(h)[1] for h in frame.pretrained_head]).groupby("layer").toy_like.mean()
 
 
-def antonym_check(bridge, tokenizer, scores: pd.DataFrame, seed: int = 0) -> dict:
+def antonym_check(bridge, tokenizer, scores: pd.DataFrame) -> dict:
     """Antonym heads (the antonym-heads post): mean-ablate every head on the antonym task and on a task of the same
     form whose pairs are not antonyms (each first word with another pair's second word). The top `antonym_tally`
     head should rank near the top of all heads on the first task, and hurt the control task much less."""
@@ -292,13 +292,11 @@ def main(argv=None) -> int:
     FIGURES.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     fleet, spec, result, out = run_comparison(args.fleet, args.heldout, args.pretrained)
-    compare_seconds = time.perf_counter() - started
-    config = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+    config = json.loads((out / "config.json").read_text())  # written by every comparison
     run = PhrenologyRun(RUNS / "phrenology" / run_name(fleet.path))
     scores = pd.read_csv(RUNS / "probes" / run_name(args.pretrained) / "probes.csv")
 
-    v = {"args": args, "result": result, "fleet": fleet, "spec": spec, "config": config, "run": run,
-         "compare_seconds": compare_seconds}
+    v = {"args": args, "result": result, "fleet": fleet, "spec": spec, "config": config, "run": run}
     v["spaces"] = space_table(result)
     v["recon"] = reconstruction(result)
     v["prev"] = previous_token_check(result)
@@ -318,7 +316,7 @@ def main(argv=None) -> int:
 
     placement_csv = result.placement.drop(columns=["tokenization"])
     placement_csv.to_csv(FIGURES / "placement.csv", index=False)
-    grid_figure(result.placement, result.cluster_names, FIGURES / "grid.png",
+    grid_figure(result.placement, FIGURES / "grid.png",
                 "SmolLM2-135M-Instruct: each head's calibrated p (number: nearest cluster of a toy-like head)")
     placement_figure(result.toy_patterns, result.toy_clusters, result.their_patterns, result.placement,
                      result.cluster_names, FIGURES / "projection.png", result.headline)

@@ -86,12 +86,26 @@ class FoldResult:
     """One space's leave-one-model-out distances: the left-out heads' (reference) and every query head's."""
 
     reference: list[np.ndarray] = field(default_factory=list)  # per fold: [heads of the left-out model]
+    held_out: list[np.ndarray] = field(default_factory=list)  # per fold: those heads' indices among the toy heads
     query: dict[str, list[np.ndarray]] = field(default_factory=dict)  # query set → per fold: [Q]
     toy_recon: np.ndarray | None = None  # [toy head] held-out reconstruction MSE (code spaces)
     query_recon: dict[str, np.ndarray] = field(default_factory=dict)  # query set → [Q] mean over folds
 
-    def reference_all(self) -> np.ndarray:
-        return np.concatenate(self.reference)
+    def add_fold(self, out: np.ndarray, toy: np.ndarray, clusters: np.ndarray, queries: dict[str, np.ndarray]) -> None:
+        """One fold: centroids of the heads not ``out``; the ``out`` heads' and every query head's distance to the
+        nearest.  ``toy`` [toy head, dim] and ``queries`` name → [Q, dim], in this fold's space."""
+        ids, centres = centroids(toy, clusters, ~out)
+        self.reference.append(nearest(toy[out], ids, centres)[1])
+        self.held_out.append(np.flatnonzero(out))
+        for name, q in queries.items():
+            self.query.setdefault(name, []).append(nearest(q, ids, centres)[1])
+
+    def by_head(self, per_fold: list[np.ndarray]) -> np.ndarray:
+        """Values given fold by fold for the left-out heads (the reference, or their own p) in toy-head order."""
+        out = np.empty(sum(len(h) for h in self.held_out))
+        for heads, values in zip(self.held_out, per_fold):
+            out[heads] = values
+        return out
 
 
 def pooled_p_values(reference: list[np.ndarray], query: list[np.ndarray]) -> np.ndarray:
@@ -101,16 +115,13 @@ def pooled_p_values(reference: list[np.ndarray], query: list[np.ndarray]) -> np.
     return (1 + hits) / (1 + total)
 
 
-def toy_self_p_values(reference: list[np.ndarray]) -> np.ndarray:
-    """Each toy head's own p against the reference of every other fold and its own fold's other heads
-    (leave-one-out on the reference itself): the fleet's own heads should spread over [0, 1].  → [toy head]"""
-    out = []
+def toy_self_p_values(reference: list[np.ndarray]) -> list[np.ndarray]:
+    """Each toy head's own p against the rest of the reference (every other fold's and its own fold's other heads):
+    the fleet's own heads should spread over [0, 1].  → per fold: [heads of the left-out model]"""
     all_ref = np.concatenate(reference)
-    for m, ref in enumerate(reference):
-        for i, d in enumerate(ref):
-            others = np.delete(all_ref, sum(len(r) for r in reference[:m]) + i)
-            out.append((1 + (others >= d * (1 - 1e-9)).sum()) / (1 + len(others)))
-    return np.array(out)
+    hits = (all_ref[None, :] >= all_ref[:, None] * (1 - 1e-9)).sum(axis=1) - 1  # less the head itself
+    p = (1 + hits) / len(all_ref)  # (1 + hits) / (1 + n - 1)
+    return np.split(p, np.cumsum([len(r) for r in reference])[:-1])
 
 
 # ------------------------------------------------------------------ the folds of one space
@@ -118,13 +129,9 @@ def toy_self_p_values(reference: list[np.ndarray]) -> np.ndarray:
 def pattern_folds(toy: np.ndarray, models: np.ndarray, clusters: np.ndarray,
                   queries: dict[str, np.ndarray]) -> FoldResult:
     """Leave-one-model-out in a fixed space (``toy``: [toy head, dim], ``queries``: name → [Q, dim])."""
-    result = FoldResult(query={name: [] for name in queries})
+    result = FoldResult()
     for m in np.unique(models):
-        out = models == m
-        ids, centres = centroids(toy, clusters, ~out)
-        result.reference.append(nearest(toy[out], ids, centres)[1])
-        for name, q in queries.items():
-            result.query[name].append(nearest(q, ids, centres)[1])
+        result.add_fold(models == m, toy, clusters, queries)
     return result
 
 
@@ -157,12 +164,7 @@ def head_rows(patterns: np.ndarray) -> np.ndarray:
 
 def per_head_mse(ae, rows: np.ndarray, n_heads: int) -> np.ndarray:
     """Reconstruction MSE of each head's rows.  → [head]"""
-    import torch
-
-    with torch.no_grad():
-        x = torch.as_tensor(rows, dtype=torch.float32)
-        err = ((ae.decoder_(ae.encoder_(x)) - x) ** 2).mean(dim=1).numpy()
-    return err.reshape(n_heads, -1).mean(axis=1)
+    return ae.row_errors(rows).reshape(n_heads, -1).mean(axis=1)
 
 
 def code_folds(toy_patterns: np.ndarray, models: np.ndarray, clusters: np.ndarray,
@@ -181,18 +183,16 @@ def code_folds(toy_patterns: np.ndarray, models: np.ndarray, clusters: np.ndarra
     masks = [models[head_of_row] != m for m in folds]
     fitted = parallel_map(partial(_fit_fold, rows, settings), masks, workers)
     query_rows = {name: head_rows(q) for name, q in queries.items()}
-    result = FoldResult(query={name: [] for name in queries})
+    result = FoldResult()
     toy_recon = np.empty(len(toy_patterns))
     recon_sum = {name: np.zeros(len(q)) for name, q in queries.items()}
     for m, ae in zip(folds, fitted):
         out = models == m
-        codes = ae.transform(rows).reshape(len(toy_patterns), -1).astype(np.float64)
-        ids, centres = centroids(codes, clusters, ~out)
-        result.reference.append(nearest(codes[out], ids, centres)[1])
+        codes = {name: ae.transform(q).reshape(len(queries[name]), -1).astype(np.float64)
+                 for name, q in query_rows.items()}
+        result.add_fold(out, ae.transform(rows).reshape(len(toy_patterns), -1).astype(np.float64), clusters, codes)
         toy_recon[out] = per_head_mse(ae, rows[np.repeat(out, n_prompts)], int(out.sum()))
         for name, q in query_rows.items():
-            q_codes = ae.transform(q).reshape(len(queries[name]), -1).astype(np.float64)
-            result.query[name].append(nearest(q_codes, ids, centres)[1])
             recon_sum[name] += per_head_mse(ae, q, len(queries[name]))
     result.toy_recon = toy_recon
     result.query_recon = {name: s / len(folds) for name, s in recon_sum.items()}
@@ -218,7 +218,6 @@ def calibrate(toy_patterns: np.ndarray, models: np.ndarray, clusters: np.ndarray
     """Every query set's calibrated p in every space (code spaces need ``settings``; without them they are
     skipped). ``models``: the model of each toy head; ``clusters``: its phrenology cluster."""
     folds, p_values, near, dist, toy_p = {}, {}, {}, {}, {}
-    order = np.argsort(np.unique(models, return_inverse=True)[1], kind="stable")  # heads fold by fold
     for space in spaces:
         if space.startswith("code") and settings is None:
             continue
@@ -239,9 +238,7 @@ def calibrate(toy_patterns: np.ndarray, models: np.ndarray, clusters: np.ndarray
         near[space], dist[space] = {}, {}
         for n, q in q_vec.items():
             near[space][n], dist[space][n] = nearest(q, ids, centres)
-        own = np.empty(len(toy_vec))
-        own[order] = toy_self_p_values(result.reference)
-        toy_p[space] = own
+        toy_p[space] = result.by_head(toy_self_p_values(result.reference))
     return Calibrated(folds, p_values, near, dist, toy_p)
 
 

@@ -183,6 +183,8 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
     ``toy_rows``: the fleet prompts the pretrained patterns stand beside (default all). ``controls``: more query
     sets placed by the same folds (held-out seeds, planted heads, a random-initialised model): name → (head ids, patterns);
     their p-values are in ``Comparison.controls``."""
+    if headline.startswith("code"):  # before the folds' autoencoder fits, not after
+        raise CompareError("the headline space must be a pattern space (pattern or pattern_nosink)")
     toy_rows = np.arange(run.patterns.shape[1]) if toy_rows is None else np.asarray(toy_rows)
     toy_patterns, toy_ids = run.patterns[:, toy_rows], run.head_ids
     toy_clusters = run.clusters.set_index("head_id").loc[toy_ids].cluster.to_numpy()
@@ -195,8 +197,6 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
     settings = autoencoder_settings(run) if any(s.startswith("code") for s in spaces) else None
     result = cal.calibrate(toy_patterns, models, toy_clusters, queries, settings, spaces, workers)
     names = pl.describe_clusters(toy_patterns, toy_clusters)
-    if headline.startswith("code"):
-        raise CompareError("the headline space must be a pattern space (pattern or pattern_nosink)")
     toy_vec = cal.flat(cal.space_patterns(toy_patterns, headline))
     their_vec = cal.flat(cal.space_patterns(their_patterns, headline))
     placement = placement_frame(their_ids, result, "pretrained", toy_ids, toy_vec, their_vec,
@@ -217,8 +217,8 @@ def compare(run: PhrenologyRun, their_patterns: np.ndarray, their_ids: list[str]
     # Clusters are groups of attention patterns, so they are matched on the attention-pattern scores; OV and
     # ablation scores depend on what a model's vocabulary means and stay in scores.csv for reading.
     cluster_ids = sorted(set(toy_clusters))
-    ids, centres = cal.centroids(toy_vec, toy_clusters, np.ones(len(toy_vec), dtype=bool))
-    pattern_cost = np.stack([np.linalg.norm(their_vec - centres[list(ids).index(c)], axis=1) for c in cluster_ids])
+    _, centres = cal.centroids(toy_vec, toy_clusters, np.ones(len(toy_vec), dtype=bool))  # in cluster_ids' order
+    pattern_cost = np.stack([np.linalg.norm(their_vec - centre, axis=1) for centre in centres])
     z = pl.standardised(scores, [s for s in pl.DESCRIPTIONS if s in scores])
     toy_z, their_z = z[: len(toy_scores)], z[len(toy_scores):]
     toy_cluster_of = dict(zip(toy_ids, toy_clusters))
@@ -243,13 +243,10 @@ def reference_frame(result: cal.Calibrated, toy_ids: list[str], models: np.ndarr
                     toy_patterns: np.ndarray) -> pd.DataFrame:
     """The fleet's own heads under leave-one-model-out: each one's distance to the nearest centroid of the other
     models' heads, and its own p against the rest of the reference, in every space (``reference.csv``)."""
-    order = np.argsort(np.unique(models, return_inverse=True)[1], kind="stable")
     frame = pd.DataFrame({"head_id": toy_ids, "model": models, "cluster": clusters,
                           "first_token_mass": first_token_mass(toy_patterns)})
     for space, folds in result.folds.items():
-        dist = np.empty(len(toy_ids))
-        dist[order] = folds.reference_all()
-        frame[f"reference_distance_{space}"] = dist
+        frame[f"reference_distance_{space}"] = folds.by_head(folds.reference)
         frame[f"p_{space}"] = result.toy_p[space]
         if folds.toy_recon is not None:
             frame[f"heldout_mse_{space}"] = folds.toy_recon

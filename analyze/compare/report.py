@@ -24,7 +24,7 @@ def cluster_colour(c) -> str:
     return PALETTE[int(c) % len(PALETTE)]
 
 
-def grid_figure(placement: pd.DataFrame, names: dict, path: Path, title: str = "") -> Path:
+def grid_figure(placement: pd.DataFrame, path: Path, title: str = "") -> Path:
     """Layer × head, coloured by the calibrated p (log scale; below α: not toy-like), the nearest cluster's number
     written in every toy-like cell."""
     from matplotlib.colors import LogNorm
@@ -149,7 +149,7 @@ def figures_and_report(result, out, fleet_name: str, pretrained: str, seed: int,
     titles = [f"cluster {r.cluster} | {r.pretrained_head}" for _, r in pattern_rows.iterrows()]
     placement_figure(result.toy_patterns, result.toy_clusters, result.their_patterns, result.placement,
                      result.cluster_names, out / "fig_placement.png", result.headline)
-    grid_figure(result.placement, result.cluster_names, out / "fig_grid.png")
+    grid_figure(result.placement, out / "fig_grid.png")
     sections = [Section("Static view: which pretrained heads are toy-like", figures=[
         (out / "fig_placement.png", "PCA of the fleet's heads; pretrained heads projected, toy-like ones in the colour "
                                    "of their nearest cluster, the rest grey"),

@@ -115,6 +115,12 @@ class PatternAutoencoder:
         return self.encoder_(torch.as_tensor(X, dtype=torch.float32)).numpy()
 
     @torch.no_grad()
+    def row_errors(self, X: np.ndarray) -> np.ndarray:
+        """Each row's reconstruction MSE (how far a head's prompt lies outside what the model learnt).  → [rows]"""
+        x = torch.as_tensor(X, dtype=torch.float32)
+        return ((self.decoder_(self.encoder_(x)) - x) ** 2).mean(dim=1).numpy()
+
+    @torch.no_grad()
     def reconstruction_mse(self, X: np.ndarray, target: np.ndarray | None = None) -> float:
         """MSE of the reconstruction of ``X`` against ``target`` (default ``X``)."""
         x = torch.as_tensor(X, dtype=torch.float32)
