@@ -279,7 +279,7 @@ def steering_figure(steering: pd.DataFrame, path: Path) -> Path:
 
 def main(argv=None) -> int:
     from analyze.core.models import load_model, load_tokenizer
-    from analyze.core.prompts import ordinary_tokens
+    from train.head_scores import ordinary_tokens
     from analyze.phrenology.run import PhrenologyRun
     from analyze.core.models import run_name
     from train.data import frequent_tokens, tokenize_brown

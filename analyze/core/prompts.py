@@ -83,8 +83,3 @@ def bos_convention(kind: str, tokenizer) -> Bos:
     return Bos(None, None, "no BOS: the tokenizer adds none and has no <|endoftext|>")
 
 
-def ordinary_tokens(frequent: np.ndarray, tokenizer, n: int = 20_000) -> np.ndarray:
-    """Token ids to draw random prompts from: the ``n`` most frequent tokens of Brown's training text under this
-    tokenizer, minus special tokens. Ids outside that (special, unused, never-trained) are left out."""
-    special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    return np.array([t for t in frequent[:n] if int(t) not in special])

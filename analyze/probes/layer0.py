@@ -28,6 +28,7 @@ from analyze.core.heads import head_id
 from analyze.core.hooks import model_device, run_until
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
 from analyze.probes.columns import LOWER, Column, ProbeFamily
+from train.head_scores import positional_metrics
 
 DESTINATION_WORDS = (" the", " of", " and", ".", " said")
 
@@ -39,33 +40,6 @@ def positional_patterns(bridge, destination_ids: list[int], length: int) -> np.n
     name = "blocks.0.attn.hook_pattern"
     pattern = run_until(bridge, tokens, [name])[name].float()  # [token, head, query, key]
     return pattern.mean(dim=0).cpu().numpy()
-
-
-def effective_positions(row: np.ndarray) -> float:
-    """exp(entropy) of one attention row: 1 for one position, n for uniform over n."""
-    p = row[row > 0]
-    return float(np.exp(-(p * np.log(p)).sum()))
-
-
-def offset_profile(pattern: np.ndarray, query: int, max_offset: int) -> np.ndarray:
-    """Attention from ``query`` to keys ``query - o`` for o = 0..max_offset (zero before position 0)."""
-    return np.array([pattern[query, query - o] if query - o >= 0 else 0.0 for o in range(max_offset + 1)])
-
-
-def positional_metrics(pattern: np.ndarray) -> dict[str, float]:
-    """Spread, recent-token mass, translation invariance and decay of one head's positional pattern [q, k]."""
-    from scipy.stats import spearmanr
-
-    n = pattern.shape[0]
-    last = pattern[n - 1, :n]
-    queries = range(max(3, n // 2), n)
-    profiles = np.stack([offset_profile(pattern, q, 3) for q in queries])  # [query, offset 0..3]
-    overlap = np.minimum(profiles, profiles[-1]).sum(axis=1).mean() / max(profiles[-1].sum(), 1e-12)
-    weights, offsets = last[::-1], np.arange(n)  # weight at offset o = last[n - 1 - o]
-    decay = spearmanr(offsets, weights).statistic if np.ptp(weights) > 1e-9 else 0.0
-    return {"pos_spread": effective_positions(last), "pos_recent_mass": float(profiles[:, 1:].sum(axis=1).mean()),
-            "pos_translation_invariance": float(min(overlap, 1.0)), "pos_decay": float(decay),
-            "pos_nonuniformity": float(0.5 * np.abs(last - 1.0 / n).sum())}
 
 
 FLAT_TV, DECAY_MARGIN = 0.1, -0.5

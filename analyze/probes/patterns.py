@@ -13,72 +13,17 @@ n = 32); on repeated random halves, ``duplicate_token`` and ``induction`` score 
 
 from __future__ import annotations
 
-import numpy as np
-
 from analyze.core.patterns import attention_patterns
+from train.head_scores import MASKS, detection_score, repeated_random_tokens
 from analyze.probes.inputs import FamilyOutput, ProbeInputs
 from analyze.probes.columns import Column, ProbeFamily, uniform_offset, uniform_repeat_half, uniform_self
-
-
-def previous_token_mask(tokens: np.ndarray) -> np.ndarray:
-    """[prompt, pos] → [prompt, query, key]: key = query - 1."""
-    n = tokens.shape[1]
-    return np.broadcast_to(np.eye(n, k=-1, dtype=bool), (len(tokens), n, n))
-
-
-def duplicate_token_mask(tokens: np.ndarray) -> np.ndarray:
-    """Earlier positions holding the same token as the query."""
-    same = tokens[:, :, None] == tokens[:, None, :]
-    return same & np.tril(np.ones(same.shape[1:], dtype=bool), k=-1)
-
-
-def induction_mask(tokens: np.ndarray) -> np.ndarray:
-    """Positions right after an earlier copy of the query token (duplicate mask shifted one key right)."""
-    dup = duplicate_token_mask(tokens)
-    out = np.zeros_like(dup)
-    out[:, :, 1:] = dup[:, :, :-1]
-    return out
-
-
-def self_mask(tokens: np.ndarray) -> np.ndarray:
-    n = tokens.shape[1]
-    return np.broadcast_to(np.eye(n, dtype=bool), (len(tokens), n, n))
-
-
-def first_token_mask(tokens: np.ndarray) -> np.ndarray:
-    """Key 0 from every query but the first."""
-    n = tokens.shape[1]
-    mask = np.zeros((n, n), dtype=bool)
-    mask[1:, 0] = True
-    return np.broadcast_to(mask, (len(tokens), n, n))
-
-
-MASKS = {"prev_token": previous_token_mask, "duplicate_token": duplicate_token_mask, "induction": induction_mask,
-         "self": self_mask, "first_token": first_token_mask}
-
-
-def detection_score(patterns: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """[head, prompt, q, k] and [prompt, q, k] → [head]: mean over prompts of the attention share on the mask."""
-    per_prompt = (patterns * mask[None]).sum(axis=(2, 3)) / patterns.sum(axis=(2, 3))  # [head, prompt]
-    return per_prompt.mean(axis=1)
-
-
-def repeated_random_tokens(n_prompts: int, length: int, seed: int, pool: np.ndarray,
-                           bos_id: int | None = None) -> np.ndarray:
-    """Random tokens from ``pool`` for half the length, repeated once: the standard induction / duplicate test
-    input (after a BOS when given, so the whole prompt is ``length`` long)."""
-    body = length - (bos_id is not None)
-    half = np.asarray(pool)[np.random.default_rng(seed).integers(0, len(pool), (n_prompts, body // 2))]
-    out = np.concatenate([half, half], axis=1)
-    out = out if out.shape[1] == body else np.concatenate([out, half[:, :1]], axis=1)
-    return out if bos_id is None else np.concatenate([np.full((n_prompts, 1), bos_id), out], axis=1)
 
 
 def brown_and_repeat_patterns(inputs: ProbeInputs) -> dict:
     """Patterns on held-out Brown prompts and on repeated random tokens, computed once per model; both start with
     the model's BOS when its family uses one."""
     def make():
-        from analyze.core.prompts import ordinary_tokens
+        from train.head_scores import ordinary_tokens
 
         brown_tokens = inputs.brown_prompts(inputs.prompt_len)
         pool = ordinary_tokens(inputs.brown_frequent(None), inputs.tokenizer)

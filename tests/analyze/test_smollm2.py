@@ -33,8 +33,9 @@ def prompts_used(smollm2_dir, nltk_data, cache_dir, record):
     """The Brown and repeated-random prompts the probe run drew (same public recipe, same seeds)."""
     from transformers import AutoTokenizer
 
-    from analyze.core.prompts import analysis_prompts, ordinary_tokens
-    from analyze.probes.patterns import repeated_random_tokens
+    from analyze.core.prompts import analysis_prompts
+    from train.head_scores import ordinary_tokens
+    from train.head_scores import repeated_random_tokens
     from train.data import frequent_tokens, tokenize_brown
 
     tok = AutoTokenizer.from_pretrained(str(smollm2_dir))

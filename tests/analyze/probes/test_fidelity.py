@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from analyze.__main__ import main
 from analyze.probes import layer0, named_heads, ov, qk, semantic
 from tests.analyze.planted_qk import D_HEAD
+from train.head_scores import positional_metrics
 
 SEMANTIC, PREDICTION = "planted.L0H0", "planted.L0H1"
 
@@ -197,7 +198,7 @@ def test_near_uniform_heads_are_flat_whatever_the_sign_of_their_noise(seed):
     rng = np.random.default_rng(seed)
     scores = np.where(np.tril(np.ones((n, n), dtype=bool)), 0.05 * rng.standard_normal((n, n)), -np.inf)
     pattern = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
-    metrics = layer0.positional_metrics(pattern)
+    metrics = positional_metrics(pattern)
     assert layer0.classify_layer0(metrics, duplicate_score=0.0) == "flat"
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analyze.__main__ import main
-from analyze.probes.patterns import detection_score, duplicate_token_mask, induction_mask, previous_token_mask
+from train.head_scores import detection_score, duplicate_token_mask, induction_mask, previous_token_mask
 from analyze.probes.words import load_pairs
 from tests.analyze.planted import build_planted_gpt2
 from train.tokenizer import load_gpt2_tokenizer
