@@ -70,3 +70,17 @@ def isolated_point(page: Page, div: str, ids: list[str]) -> tuple[str, tuple[int
 def assert_offline_and_clean(page: Page) -> None:
     assert page.foreign_requests() == []
     assert page.console_errors() == []
+
+
+def copy_with_model_01_unfinished(micro_fleet, tmp_path) -> Path:
+    import shutil
+
+    from train.record import FleetRecord, Status
+
+    out = tmp_path / "fleet"
+    shutil.copytree(micro_fleet[0], out)
+    record = FleetRecord.read(out)
+    record.models[1].status = Status.INTERRUPTED
+    record.write(out)
+    (out / "model_01" / "model.safetensors").unlink()
+    return out

@@ -19,7 +19,7 @@ from train.errors import UserError
 
 # Fields that do not change what is trained: a fleet may be resumed with other values.
 RUNTIME_FIELDS = ("device", "loss_chunk", "fused_adamw", "checkpoint_every_n_steps", "log_every_n_steps",
-                  "members_per_step")
+                  "members_per_step", "record_heads", "record_per_octave", "record_prompts", "record_repeat_prompts")
 
 
 class ConfigError(UserError, ValueError):
@@ -66,9 +66,16 @@ class FleetConfig:
     device: str = "auto"  # auto: CUDA when present, else CPU
     precision: str = "auto"  # auto: bf16-mixed where the hardware runs bf16 natively (train/hardware.py), else 32-true
 
+    # --- heads recorded while training (train/formation.py); they change nothing that is trained ---
+    record_heads: bool = True  # model_XX/heads.npz: patterns, pattern scores and held-out loss at log-spaced steps
+    record_per_octave: int = 2  # recorded steps per doubling of the step count (plus step 0 and epoch ends)
+    record_prompts: int = 128  # held-out Brown windows the patterns and the loss are recorded on
+    record_repeat_prompts: int = 64  # repeated random-token prompts (duplicate-token and induction scores)
+
     def __post_init__(self) -> None:
         positive = ["n_layers", "n_heads", "n_ctx", "d_model", "d_head", "train_windows", "val_windows",
-                    "epochs", "batch_size", "n", "checkpoint_every_n_steps", "log_every_n_steps"]
+                    "epochs", "batch_size", "n", "checkpoint_every_n_steps", "log_every_n_steps", "record_per_octave",
+                    "record_prompts", "record_repeat_prompts"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -4,7 +4,8 @@ Layout of a fleet dir::
 
     fleet.json          config, seeds, split hash, library versions, per-model status and final losses
     split.json          the train / held-out Brown documents (analysis prompts come from the held-out ones)
-    model_00/           config.json, model.safetensors, metrics.csv, last.ckpt (Lightning, for resuming)
+    model_00/           config.json, model.safetensors, metrics.csv, last.ckpt (Lightning, for resuming),
+                        heads.npz (heads recorded while training: train/formation.py)
     ...
 """
 
@@ -24,6 +25,7 @@ from train.checkpoints import save_toy_model, usable_checkpoint
 from train.config import ConfigError, FleetConfig
 from train.data import tokenize_brown
 from train.errors import UserError
+from train.formation import HeadRecorder
 from train.files import DirLocked, atomic_write, dir_lock, write_json
 from train.hardware import keep_freed_memory_in_heap, members_per_step, resolve_device
 from train.group import GroupCheckpointIO, checkpoint_step
@@ -296,9 +298,10 @@ def train_members(cfg: FleetConfig, indices: list[int], out: Path, device: str, 
     metrics = [MetricsCSV(d / "metrics.csv", cfg.batch_size * cfg.n_ctx, cfg.log_every_n_steps, i, k)
                for k, (i, d) in enumerate(zip(indices, dirs))]
     progress = FleetProgress(bar, indices)
+    recorder = [HeadRecorder(cfg, indices, dirs, nltk_data, cache_dir)] if cfg.record_heads else []
     trainer = L.Trainer(
         accelerator=device, devices=1, precision=precision, max_epochs=cfg.epochs, logger=False,
-        callbacks=[checkpoint, *metrics, progress, *extra_callbacks],
+        callbacks=[checkpoint, *metrics, progress, *recorder, *extra_callbacks],
         plugins=[GroupCheckpointIO(cfg.to_dict(), indices, dirs)],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=cfg.log_every_n_steps, reload_dataloaders_every_n_epochs=1, deterministic=True,

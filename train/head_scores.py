@@ -78,6 +78,9 @@ def ordinary_tokens(frequent: np.ndarray, tokenizer, n: int = 20_000) -> np.ndar
 
 
 
+DESTINATION_WORDS = (" the", " of", " and", ".", " said")  # the tokens a positional pattern is read on
+
+
 def effective_positions(row: np.ndarray) -> float:
     """exp(entropy) of one attention row: 1 for one position, n for uniform over n."""
     p = row[row > 0]

@@ -28,9 +28,8 @@ from analyze.core.heads import head_id
 from analyze.core.hooks import model_device, run_until
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
 from analyze.probes.columns import LOWER, Column, ProbeFamily
-from train.head_scores import positional_metrics
+from train.head_scores import DESTINATION_WORDS, positional_metrics
 
-DESTINATION_WORDS = (" the", " of", " and", ".", " said")
 
 
 @torch.no_grad()

@@ -19,10 +19,11 @@ from train.__main__ import main
 from train.checkpoints import CheckpointError, load_native, load_toy_bridge
 from train.config import load_config
 from train.fleet import FleetMismatch, train_fleet
+from train.formation import RECORD_FILE, HeadRecord, record_steps
 from train.group import load_member
 from train.module import FleetGroup
 from train.record import FleetRecord, Status, load_fleet, model_dir_name
-from tests.helpers import MICRO
+from tests.helpers import MICRO, copy_with_model_01_unfinished
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,6 +103,11 @@ def test_killed_fleet_resumes_and_skips_finished_models(micro_fleet, micro_confi
     b = load_file(ref_dir / "model_01" / "model.safetensors")
     for k in a:  # resumed mid-epoch on the same batches: the same model as the uninterrupted run
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    # and the same head records: every scheduled step once, the values of the uninterrupted run
+    resumed, whole = (HeadRecord.read(d / "model_01" / RECORD_FILE) for d in (out, ref_dir))
+    assert resumed.steps.tolist() == whole.steps.tolist() == record_steps(resumed_cfg)
+    for name in ("val_loss", "scores", "patterns"):
+        np.testing.assert_allclose(getattr(resumed, name), getattr(whole, name), rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 def test_other_config_in_same_dir_is_refused(micro_fleet, nltk_data, cache_dir):
@@ -252,18 +258,6 @@ def test_truncated_brown_zip_is_one_line(nltk_data, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- faults a new user hits (issue 22)
-
-def copy_with_model_01_unfinished(micro_fleet, tmp_path) -> Path:
-    import shutil
-
-    out = tmp_path / "fleet"
-    shutil.copytree(micro_fleet[0], out)
-    record = FleetRecord.read(out)
-    record.models[1].status = Status.INTERRUPTED
-    record.write(out)
-    (out / "model_01" / "model.safetensors").unlink()
-    return out
-
 
 def test_checkpoint_cut_short_restarts_that_model_and_says_so(micro_fleet, micro_config, nltk_data, cache_dir,
                                                                tmp_path, caplog):
