@@ -1,5 +1,5 @@
-"""``python -m analyze phrenology|probes|compare``: the Attention Phrenology pipeline on a fleet; circuit probes
-on any model; a fleet's heads against a pretrained model's."""
+"""``python -m analyze phrenology|probes|compare|formation``: the Attention Phrenology pipeline on a fleet; circuit
+probes on any model; a fleet's heads against a pretrained model's; when a fleet's heads form over training."""
 
 from __future__ import annotations
 
@@ -77,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--allow-partial", action="store_true", help="compare the finished models of an unfinished fleet")
     _common(cp)
     cp.add_argument("overrides", nargs="*", metavar="key=value", help="phrenology config overrides")
+
+    fo = sub.add_parser("formation", help="when a fleet's heads form, from the records it wrote while training")
+    fo.add_argument("--fleet", type=Path, help="fleet dir (default: the newest under checkpoints/)")
+    fo.add_argument("--out", type=Path, help="output dir (default: runs/formation/<fleet name>)")
+    fo.add_argument("--k", type=float, default=2.0,
+                    help="a head shows a type when its score is k x a uniform head's (default 2)")
+    fo.add_argument("--phrenology-dir", type=Path,
+                    help="phrenology run of this fleet whose final clusters are traced back (default: "
+                         "runs/phrenology/<fleet name> when it exists)")
+    fo.add_argument("--allow-partial", action="store_true", help="analyse the finished models of an unfinished fleet")
+    _common(fo)
     return parser
 
 
@@ -187,6 +198,32 @@ def compare_main(args) -> int:
     return 0
 
 
+def formation_main(args) -> int:
+    from analyze.core.fleet import Fleet, latest_fleet
+    from analyze.core.models import run_name
+    from analyze.formation import FormationJob, run_formation
+
+    env = RunEnv.from_args(args)
+    fleet = Fleet(args.fleet or latest_fleet(), env.nltk_data, env.cache_dir, env.device, args.allow_partial)
+    phrenology_dir = args.phrenology_dir
+    default = runs_dir() / "phrenology" / run_name(fleet.path)
+    if phrenology_dir is None and (default / "clusters.csv").exists():
+        phrenology_dir = default
+    elif phrenology_dir is None:
+        log.warning("no phrenology run at %s: the final clusters are not traced back (run python -m analyze "
+                    "phrenology --fleet %s first)", default, fleet.path)
+    job = FormationJob(args.out or runs_dir() / "formation" / run_name(fleet.path), args.k, phrenology_dir)
+    result = run_formation(fleet, job, env.progress)
+    print(f"formation of {fleet.path} → {job.out / 'report.html'}")
+    for row in result.summary.itertuples():
+        if row.seeds_grown:
+            print(f"  {row.type:16s} {row.seeds_grown}/{row.seeds} seeds, median step {row.median:g} "
+                  f"(range {row.first:g}-{row.last:g})")
+        else:
+            print(f"  {row.type:16s} no seed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(lightning=False)
@@ -194,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         os.environ["TQDM_DISABLE"] = "1"
-    commands = {"phrenology": phrenology_main, "probes": probes_main, "compare": compare_main}
+    commands = {"phrenology": phrenology_main, "probes": probes_main, "compare": compare_main,
+                "formation": formation_main}
     return run_command(lambda: commands[args.command](args))  # a UserError is one line; a bug keeps its traceback
 
 

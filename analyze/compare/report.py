@@ -11,6 +11,7 @@ import pandas as pd
 
 from analyze.core.figures import plt, save_figure
 from analyze.core.html import Section
+from analyze.core.page import frame_json
 
 SHOWN_PROMPTS = 2  # prompts per head on the page
 ALPHA = 0.05
@@ -77,11 +78,6 @@ def placement_figure(toy_patterns, toy_clusters, their_patterns, placement, name
     ax.set_title(f"pretrained heads projected onto the PCA of the fleet's heads ({headline.replace('_', ' ')})",
                  fontsize=9)
     return save_figure(fig, path)
-
-
-def frame_json(frame: pd.DataFrame, title: str, note: str = "") -> dict:
-    return {"title": title, "note": note, "columns": list(frame.columns),
-            "rows": frame.astype(object).where(frame.notna(), None).values.tolist()}
 
 
 def page_data(result, pretrained_name: str, seed: int) -> dict:

@@ -82,6 +82,12 @@ def page_json(data: dict) -> str:
     return json.dumps(_finite(data), allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
 
 
+def frame_json(frame, title: str, note: str = "") -> dict:
+    """A DataFrame as a page table (``framedTable`` in heads.js): title, note, columns and rows, NaN as null."""
+    return {"title": title, "note": note, "columns": list(frame.columns),
+            "rows": frame.astype(object).where(frame.notna(), None).values.tolist()}
+
+
 def plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 

@@ -1,6 +1,6 @@
 // toyheads report pages: the small script that links the views. Charts are plotly's (inlined once in the
 // page); this file only decodes the page's data, draws it with Plotly and wires hover, click and selection.
-// The page's data is the JSON in #page-data; data.kind names the page (phrenology, probes, compare).
+// The page's data is the JSON in #page-data; data.kind names the page (phrenology, probes, compare, formation).
 "use strict";
 
 const DATA = JSON.parse(document.getElementById("page-data").textContent);
@@ -511,4 +511,85 @@ function comparePage() {
   }
 }
 
-({phrenology: phrenologyPage, probes: probesPage, compare: comparePage})[DATA.kind]();
+// ------------------------------------------------------------------ formation page
+
+function formationPage() {
+  const D = DATA;
+  const byId = Object.fromEntries(D.heads.map(h => [h.id, h]));
+  const stepsOf = Object.fromEntries(D.models.map(m => [m.name, m.steps]));
+  const score = el("select", {id: "score"}, ...D.scores.map(s => el("option", {value: s}, s.replace(/_/g, " "))));
+  const model = el("select", {id: "model"}, el("option", {value: ""}, "all seeds"),
+                   ...D.models.map(m => el("option", {value: m.name}, m.name)));
+  const plot = el("div", {id: "curves"});
+  const info = hoverBox();
+  section("Score curves per head", el("p", {class: "note"},
+          `Each line is one head's score at the recorded steps (log axis), coloured by its final phrenology cluster ` +
+          `(grey without one). Dashed: ${D.k} × a uniform head's score, the line a head crosses to show the type. ` +
+          `Hover a point to see that head's mean pattern at that step.`),
+          el("div", {class: "controls"}, "score: ", score, "seeds: ", model), el("div", {class: "row"}, plot, info));
+  function colour(h) { return h.cluster === null || h.cluster === undefined ? GREY : clusterColor(h.cluster); }
+  function hover(id, k) {
+    const h = byId[id];
+    const step = stepsOf[h.model][k];
+    info.innerHTML = "";
+    info.append(el("b", {class: "hover-id"}, id), el("div", {}, `step ${step}` +
+                (h.cluster === null || h.cluster === undefined ? "" : ` · final cluster ${h.cluster}`)),
+                el("div", {class: "note", id: "hover-scores"},
+                   D.scores.map(s => `${s.replace(/_/g, " ")} ${fmt(h.curves[s][k])}`).join(" · ")));
+    const thumb = el("div", {});
+    info.append(thumb);
+    patternHeatmap(thumb, decodeUnit(h.patterns[k]), null, `mean pattern at step ${step}`,
+                   {small: true, positions: true, width: 220, height: 220});
+  }
+  function draw() {
+    const s = score.value;
+    const heads = D.heads.filter(h => !model.value || h.model === model.value);
+    const traces = heads.map(h => ({
+      x: stepsOf[h.model].map(v => v + 1), y: h.curves[s], mode: "lines+markers", type: "scatter", name: h.id,
+      line: {color: colour(h), width: 1.2}, marker: {size: 4, color: colour(h)}, showlegend: false,
+      customdata: stepsOf[h.model].map((_, k) => [h.id, k]),
+      hovertemplate: `${h.id}<br>step %{customdata[1]}<br>${s} %{y:.3f}<extra></extra>`,
+    }));
+    const shapes = D.thresholds[s] === undefined ? [] : [{type: "line", xref: "paper", x0: 0, x1: 1, y0: D.thresholds[s],
+      y1: D.thresholds[s], line: {dash: "dash", color: "#333", width: 1}}];
+    Plotly.react(plot, traces, {width: 760, height: 480, hovermode: "closest", margin: {l: 60, r: 10, t: 30, b: 50},
+      xaxis: {type: "log", title: {text: "step + 1"}}, yaxis: {title: {text: s.replace(/_/g, " ")}}, shapes}, CONFIG);
+    plot.removeAllListeners && plot.removeAllListeners("plotly_hover");
+    plot.on("plotly_hover", ev => { const [id, k] = ev.points[0].customdata; hover(id, k); });
+  }
+  score.addEventListener("change", draw);
+  model.addEventListener("change", draw);
+  draw();
+
+  const timeline = el("div", {id: "timeline"});
+  section("When each seed grows each type", el("p", {class: "note"},
+          "One row per seed: the step at which its first head shows each type (hover for the head)."), timeline);
+  const names = D.models.map(m => m.name);
+  const typeColour = t => PALETTE[D.types.indexOf(t) % PALETTE.length];
+  Plotly.react(timeline, D.types.map(t => {
+    const rows = D.emergence.filter(r => r.type === t && r.step !== null);
+    return {x: rows.map(r => r.step + 1), y: rows.map(r => r.model), mode: "markers", type: "scatter",
+            name: t.replace(/_/g, " "), marker: {size: 11, color: typeColour(t), line: {width: 0.5, color: "#333"}},
+            text: rows.map(r => `${r.model}: ${t} from step ${r.step} (${r.head})`), hovertemplate: "%{text}<extra></extra>"};
+  }), {width: 760, height: 120 + 28 * names.length, margin: {l: 60, r: 10, t: 20, b: 50}, hovermode: "closest",
+       xaxis: {type: "log", title: {text: "step + 1"}},
+       yaxis: {categoryorder: "array", categoryarray: names.slice().reverse(), title: {text: "seed"}}}, CONFIG);
+
+  const loss = el("div", {id: "loss"});
+  section("Held-out loss", el("p", {class: "note"}, "Shaded: plateaus (a drop per doubling of the step count below " +
+          "a quarter of the steepest drop so far)."), loss);
+  const plateaus = D.events.filter(e => e.kind === "plateau");
+  Plotly.react(loss, D.models.map(m => ({x: m.steps.map(v => v + 1), y: m.loss, mode: "lines", name: m.name})),
+    {width: 760, height: 360, margin: {l: 60, r: 10, t: 20, b: 50}, xaxis: {type: "log", title: {text: "step + 1"}},
+     yaxis: {title: {text: "held-out loss (nats)"}},
+     shapes: plateaus.map(e => ({type: "rect", xref: "x", yref: "paper", x0: e.start + 1, x1: e.end + 1, y0: 0, y1: 1,
+                                 fillcolor: "#f0e0a0", opacity: 0.25, line: {width: 0}}))}, CONFIG);
+
+  for (const [name, frame] of Object.entries(D.tables)) {
+    const box = el("div", {id: `table-${name}`});
+    section(frame.title, el("p", {class: "note"}, frame.note || ""), box);
+    framedTable(box, frame, {});
+  }
+}
+
+({phrenology: phrenologyPage, probes: probesPage, compare: comparePage, formation: formationPage})[DATA.kind]();
