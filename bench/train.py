@@ -136,7 +136,8 @@ def main(argv=None) -> None:
     from train.logs import setup_logging
 
     setup_logging()
-    cfg = load_config(args.config, parse_cli_overrides(args.overrides))
+    # training speed alone: recording heads (train/formation.py) has its own benchmark, bench.formation
+    cfg = load_config(args.config, {"record_heads": False, **parse_cli_overrides(args.overrides)})
     device, precision = resolve_device(cfg.device, cfg.precision)
     flops = model_flops_per_token(cfg)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "

@@ -46,3 +46,18 @@ def test_bench_analysis_times_phrenology_on_a_fleet(capsys, micro_fleet):
     (wall,) = figures(out, rf"phrenology of \S+: {NUMBER} s wall")
     split = dict(re.findall(rf"(\w+) {NUMBER}", out.split("target;")[1].splitlines()[1]))
     assert wall > 0 and {"extract", "autoencoder", "cluster"} <= set(split)
+
+
+@pytest.mark.slow
+def test_bench_formation_measures_the_recorders_share(capsys, nltk_data, tmp_path, monkeypatch):
+    """The measured share is the recorder's seconds over the training's, as the recorder wrote them."""
+    from bench.formation import main
+
+    monkeypatch.setenv("TOYHEADS_HOME", str(tmp_path))
+    main(["--config", "configs/tiny.yaml", "--project", "configs/tiny.yaml", "n=1", "epochs=1", "val_windows=64"])
+    out = capsys.readouterr().out
+    trained, records, spent, share = figures(out, rf"in {NUMBER} s with {NUMBER} records; the recorder spent "
+                                                  rf"{NUMBER} s of it: {NUMBER}%")
+    assert records == 11 and 0 < spent < trained and share == pytest.approx(100 * spent / trained, abs=0.06)
+    (projected,) = figures(out, rf"over 64 steps: {NUMBER}% of the training time \(projected\)")
+    assert projected > 0
