@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from train.config import ConfigError, load_config, parse_cli_overrides
+from train.config import ConfigError, job_config
 from train.env import RunEnv
 from train.paths import runs_dir
 from train.errors import run_command
@@ -113,11 +113,8 @@ def phrenology_main(args) -> int:
     from analyze.core.prompts import analysis_prompts
     from analyze.phrenology import PhrenologyConfig, run_phrenology
 
-    overrides = parse_cli_overrides(args.overrides)
-    for key in ("prompts", "seed", "criterion"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    cfg = load_config(args.config, overrides, cls=PhrenologyConfig)
+    cfg = job_config(PhrenologyConfig, args.config, args.overrides,
+                     {"prompts": args.prompts, "seed": args.seed, "criterion": args.criterion})
     for warning in cfg.warnings():
         log.warning(warning)
     env = RunEnv.from_args(args)
@@ -143,15 +140,10 @@ def probes_main(args) -> int:
     unknown = sorted(set(families) - set(known))
     if unknown or not families:
         raise ConfigError(f"unknown probe(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}")
-    overrides = parse_cli_overrides(args.overrides)
-    for key, field_name in (("prompts", "prompts"), ("embedding", "embedding"), ("tokens", "qk_tokens"),
-                            ("steer", "steer_head"), ("cluster_head", "cluster_head"),
-                            ("semantic_head", "semantic_head")):
-        if getattr(args, key) is not None:
-            overrides[field_name] = getattr(args, key)
-    if args.alpha is not None:
-        overrides["alphas"] = parse_numbers(args.alpha, "--alpha")
-    cfg = load_config(None, overrides, cls=ProbeConfig)
+    cfg = job_config(ProbeConfig, None, args.overrides, {
+        "prompts": args.prompts, "embedding": args.embedding, "qk_tokens": args.tokens, "steer_head": args.steer,
+        "cluster_head": args.cluster_head, "semantic_head": args.semantic_head,
+        "alphas": None if args.alpha is None else parse_numbers(args.alpha, "--alpha")})
     out = args.out or runs_dir() / "probes" / run_name(args.model)
     frame = run_probes(args.model, cfg, out, RunEnv.from_args(args), families=families, pairs_path=args.pairs,
                        categories_path=args.categories, allow_partial=args.allow_partial,
@@ -167,10 +159,7 @@ def compare_main(args) -> int:
     from analyze.phrenology import PhrenologyConfig
     from analyze.probes.config import ProbeConfig
 
-    overrides = parse_cli_overrides(args.overrides)
-    if args.prompts is not None:
-        overrides["prompts"] = args.prompts
-    phrenology_cfg = load_config(None, overrides, cls=PhrenologyConfig)
+    phrenology_cfg = job_config(PhrenologyConfig, None, args.overrides, {"prompts": args.prompts})
     controls = {}
     for item in args.control:
         name, sep, model = item.partition("=")

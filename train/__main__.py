@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.config import ConfigError, load_config, parse_cli_overrides
+from train.config import ConfigError, FleetConfig, job_config
 from train.paths import checkpoints_dir
 from train.errors import run_command
 from train.logs import setup_logging
@@ -51,10 +51,6 @@ def main(argv: list[str] | None = None) -> int:
 def fleet_main(args) -> int:
     from train.fleet import train_fleet
 
-    overrides = parse_cli_overrides(args.overrides)
-    for key in ("n", "seed", "device"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
     if args.download:
         from train.corpus import CorpusNotFound, download_brown, find_brown
 
@@ -63,7 +59,8 @@ def fleet_main(args) -> int:
         except CorpusNotFound:
             print(f"fetched Brown: {download_brown(args.nltk_data)}")
     out = args.out or checkpoints_dir() / (args.config.stem if args.config else "paper")
-    cfg = load_config(args.config, overrides, base=None if args.config else existing_config(out))
+    cfg = job_config(FleetConfig, args.config, args.overrides, {"n": args.n, "seed": args.seed, "device": args.device},
+                     base=None if args.config else existing_config(out))
     if args.launcher == "ray":
         from train.ray_launcher import train_fleet_ray
 

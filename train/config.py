@@ -196,3 +196,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"{path} must be a flat mapping of key: value")
         cfg = apply_overrides(cfg, loaded)
     return apply_overrides(cfg, overrides or {})
+
+
+def job_config(cls, path: str | Path | None, items: list[str], flags: dict[str, Any], base: dict | None = None):
+    """The one way every command builds its job's config: ``cls``'s defaults (or a stored config ``base``), then the
+    YAML file ``path``, then the ``key=value`` items, then the named flags. ``flags`` maps a config field to its
+    flag's value; None means the flag was not given."""
+    overrides = parse_cli_overrides(items)
+    overrides.update({field: value for field, value in flags.items() if value is not None})
+    return load_config(path, overrides, cls=cls, base=base)

@@ -110,3 +110,46 @@ def test_download_fetches_brown_with_nltks_downloader_from_an_index(nltk_data, t
     with pytest.raises(CorpusNotFound) as err:
         download_brown(tmp_path / "again", (served / "index.xml").as_uri())
     assert "could not fetch brown" in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_download_fetches_brown_over_http_from_a_server_on_127_0_0_1(nltk_data, tmp_path, monkeypatch):
+    """The same download over HTTP, from an NLTK index and a brown.zip served on 127.0.0.1: the bytes that land are
+    the served ones. NLTK's SSRF guard refuses loopback addresses; its module switch (``nltk.pathsec.ENFORCE``) is
+    turned off for this test only, so its own HTTP download path is what runs."""
+    import functools
+    import hashlib
+    import shutil
+    import threading
+    import zipfile
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import nltk.pathsec
+
+    from train.corpus import download_brown
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(nltk_data / "corpora" / "brown.zip", served / "brown.zip")
+    data = (served / "brown.zip").read_bytes()
+    unzipped = sum(i.file_size for i in zipfile.ZipFile(served / "brown.zip").infolist())
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    (served / "index.xml").write_text(
+        f'<?xml version="1.0"?>\n<nltk_data><packages><package id="brown" name="Brown Corpus" url="{url}/brown.zip" '
+        f'size="{len(data)}" unzipped_size="{unzipped}" checksum="{hashlib.md5(data).hexdigest()}" '
+        f'subdir="corpora" unzip="0" /></packages><collections /></nltk_data>\n')
+    monkeypatch.setattr(nltk.pathsec, "ENFORCE", False)
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path / "fetched"))
+    try:
+        with pytest.warns(RuntimeWarning):  # NLTK says it would have refused the loopback address
+            got = download_brown(tmp_path / "fetched", f"{url}/index.xml")
+    finally:
+        server.shutdown()
+    assert got == tmp_path / "fetched" / "corpora" / "brown.zip" and got.read_bytes() == data
+    assert find_brown(tmp_path / "fetched") == got
