@@ -43,9 +43,10 @@ class HeadView:
         shown = np.where(np.tril(np.ones((n, n), dtype=bool)), self.pattern, np.nan)
         image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1)
         labels = [f"{i}:{t}" for i, t in enumerate(self.tokens[:n])]
-        ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+        ax.set_xticks(range(0, n, max(1, n // 8)))  # key positions, horizontal; the tokens are the rows' labels
         ax.set_yticks(range(n), labels, fontsize=7)
-        ax.set_xlabel("key")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_xlabel("key position")
         ax.set_ylabel("query")
         ax.set_title(f"{self.head_id} on {self.source}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046, label="attention")

@@ -62,7 +62,8 @@ def test_phrenology_page_hover_and_click_a_head(browser, pages):
     assert page.text("head-title") == head
     drawn = page.heatmap_labels()
     tokens = data["prompts"][0]["tokens"]
-    assert drawn["x"] == drawn["y"] == [f"{i}:{t}" for i, t in enumerate(tokens)]
+    assert drawn["y"] == [f"{i}:{t}" for i, t in enumerate(tokens)]  # tokens down the query axis
+    assert drawn["x"] == [str(i) for i in range(len(tokens))]  # key positions across, horizontal
     assert head in drawn["title"]
     assert page.console_errors() == []
     if SHOTS.exists():  # the README's screenshot: the projection with this head hovered
@@ -83,7 +84,7 @@ def test_probes_page_grid_click_and_sort_by_direction(browser, pages):
     assert page.text("head-title") == best.head_id
     drawn = page.heatmap_labels()
     tokens = page.data()["sample_tokens"][best.model]["brown"][0]
-    assert drawn["x"] == [f"{i}:{t}" for i, t in enumerate(tokens)] and "Brown" in drawn["title"]
+    assert drawn["y"] == [f"{i}:{t}" for i, t in enumerate(tokens)] and "Brown" in drawn["title"]
     assert page.console_errors() == []
     if SHOTS.exists():
         page.screenshot(SHOTS / "probes_grid.png", "grid", around="self")

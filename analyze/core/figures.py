@@ -53,8 +53,8 @@ def heatmap_row(maps: dict[str, np.ndarray], keys: list[str], labels: list[str],
             ax.axhline(b - 0.5, color="k", lw=0.4)
             ax.axvline(b - 0.5, color="k", lw=0.4)
         ax.set_title(f"{key}: {title}", fontsize=9)
-        step = max(1, len(labels) // 24)  # a readable sample of the labels
-        ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=90, fontsize=7)
+        step, across = max(1, len(labels) // 24), max(1, len(labels) // 6)  # horizontal labels: fewer across
+        ax.set_xticks(range(0, len(labels), across), labels[::across], fontsize=7)
         ax.set_yticks(range(0, len(labels), step), labels[::step], fontsize=7)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

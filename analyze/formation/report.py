@@ -119,7 +119,8 @@ def write_formation_report(result, fleet, job, out: Path) -> None:
     grown = summary[summary["seeds_grown"] > 0]
     lines = [f"{r.type.replace('_', ' ')}: {r.seeds_grown} of {r.seeds} seeds, median step {r.median:g} "
              f"(range {r.first:g}–{r.last:g})" for r in grown.itertuples()]
-    intro = (f"<p>{len(result.scores)} models of {fleet.path.name}, recorded at {len(next(iter(result.steps.values())))} "
+    n = len(result.scores)
+    intro = (f"<p>{n} model{'s' if n != 1 else ''} of {fleet.path.name}, recorded at {len(next(iter(result.steps.values())))} "
              f"steps. A head shows a type at {job.k:g} × a uniform head's score.</p><p>" + "<br>".join(lines) + "</p>")
     sections = [Section("Figures", figures=figures)]
     write_page(out / "report.html", f"Head formation in {fleet.path.name}", page_data(result, job), intro, sections,

@@ -17,9 +17,9 @@ def distance_heatmap(dist: np.ndarray, labels: list[str], title: str, path: Path
     fig, ax = plt.subplots(figsize=(7 + n / 30, 6 + n / 30))
     im = ax.imshow(dist, cmap="viridis")
     fig.colorbar(im, ax=ax, label="Euclidean distance")
-    step = max(1, n // 40)
-    ax.set_xticks(range(0, n, step), [labels[i] for i in range(0, n, step)], rotation=90, fontsize=6)
-    ax.set_yticks(range(0, n, step), [labels[i] for i in range(0, n, step)], fontsize=6)
+    step, across = max(1, n // 40), max(1, -(-n // 8))  # horizontal labels: fewer of them across
+    ax.set_xticks(range(0, n, across), [labels[i] for i in range(0, n, across)], fontsize=7)
+    ax.set_yticks(range(0, n, step), [labels[i] for i in range(0, n, step)], fontsize=7)
     for b in boundaries or []:
         ax.axhline(b - 0.5, color="w", lw=0.6)
         ax.axvline(b - 0.5, color="w", lw=0.6)
@@ -65,9 +65,10 @@ def pattern_grid(maps: np.ndarray, row_titles: list[str], tokens: list[list[str]
             image = ax.imshow(maps[r, c], cmap="RdBu_r" if signed else "Blues", vmin=-lim if signed else 0, vmax=lim)
             n = maps.shape[-1]
             if c < len(tokens) and r == 0:  # the column's prompt, as its tokens, never piled up
-                labels = [f"{t.strip() or '·'}" for t in tokens[c][:n]]
-                ax.set_xticks(range(n), labels, rotation=90, fontsize=6)
-                ax.set_yticks(range(n), labels, fontsize=6)
+                labels = [f"{i}:{t.strip() or '·'}" for i, t in enumerate(tokens[c][:n])]
+                ax.set_xticks(range(0, n, max(1, n // 4)))  # key positions across, horizontal; tokens down the side
+                ax.set_yticks(range(n), labels, fontsize=7)
+                ax.tick_params(axis="x", labelsize=7)
             elif c < len(tokens):  # the same prompt as the panel above: its tokens are read there
                 ax.set_xticks([])
                 ax.set_yticks([])

@@ -121,10 +121,11 @@ def compute(inputs: ProbeInputs) -> FamilyOutput:
 
 def ablation_figure(frame, path, top: int = 30):
     shown = rank_heads(frame, FAMILY.column("ablation_delta_loss"), top)
-    fig, ax = plt.subplots(figsize=(max(6, len(shown) * 0.3), 4))
-    ax.bar(shown.head_id, shown.ablation_delta_loss)
-    ax.set_ylabel("antonym loss increase when mean-ablated")
-    ax.tick_params(axis="x", rotation=90, labelsize=7)
+    fig, ax = plt.subplots(figsize=(6, 1 + 0.22 * len(shown)))
+    ax.barh(shown.head_id, shown.ablation_delta_loss)  # head names read horizontally, largest on top
+    ax.invert_yaxis()
+    ax.set_xlabel("antonym loss increase when mean-ablated (nats)")
+    ax.tick_params(axis="y", labelsize=8)
     return save_figure(fig, path)
 
 

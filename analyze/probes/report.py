@@ -27,10 +27,10 @@ def steering_figure(steering: pd.DataFrame, path):
 
 def upstream_figure(ablation: pd.DataFrame, path):
     shown = ablation[ablation.component != "none"]
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(shown)), 3.5))
-    ax.bar(shown.component, shown.delta)
-    ax.set_ylabel("semantic score increase when mean-ablated")
-    ax.tick_params(axis="x", rotation=45)
+    fig, ax = plt.subplots(figsize=(6, 1 + 0.3 * len(shown)))
+    ax.barh(shown.component, shown.delta)  # component names read horizontally
+    ax.invert_yaxis()
+    ax.set_xlabel("semantic score increase when mean-ablated")
     return save_figure(fig, path)
 
 

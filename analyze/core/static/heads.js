@@ -84,17 +84,21 @@ function patternHeatmap(div, flat, tokens, title, opts = {}) {
     hovertemplate: "query %{customdata[0]}<br>key %{customdata[1]}<br>attention %{z:.3f}<extra></extra>",
   }], {
     title: {text: title || "", font: {size: small ? 11 : 14}},
-    margin: small ? {l: 22, r: 5, t: 24, b: 22} : {l: 110, r: 20, t: 40, b: 110},
+    margin: small ? {l: 22, r: 5, t: 24, b: 22} : {l: 110, r: 20, t: 40, b: 50},
     width: opts.width || (small ? 170 : 520), height: opts.height || (small ? 170 : 520),
     xaxis: axis(small, idx, labels, "key", opts.positions), yaxis: Object.assign(axis(small, idx, labels, "query",
             opts.positions), {autorange: "reversed"}),
   }, Object.assign({}, CONFIG, {staticPlot: !!small, displayModeBar: false}));
 }
 
-function axis(small, idx, labels, title, positions) { // token labels; small thumbnails: none, or positions
+// Every label horizontal: the query axis (rows) names each position's token; the key axis numbers the positions
+// (the same tokens, read along the rows); small thumbnails show every 4th position, or none.
+function axis(small, idx, labels, title, positions) {
   const every = positions ? idx.filter(i => i % 4 === 0) : [];
-  return {tickvals: small ? every : idx, ticktext: small ? every.map(String) : labels, tickangle: small ? 0 : -60,
-          title: {text: small ? "" : title}, tickfont: {size: small ? 8 : 10}, zeroline: false, showgrid: false};
+  const text = small ? every.map(String) : title === "query" ? labels : idx.map(String);
+  return {tickvals: small ? every : idx, ticktext: text, tickangle: 0,
+          title: {text: small ? "" : title === "query" ? "query token" : "key position"},
+          tickfont: {size: small ? 8 : 10}, zeroline: false, showgrid: false};
 }
 
 // CircuitsVis-style tokens: hover (or click) a token to make it the query; every token is shaded by how much
@@ -527,6 +531,7 @@ function formationPage() {
           `(grey without one). Dashed: ${D.k} × a uniform head's score, the line a head crosses to show the type. ` +
           `Hover a point to see that head's mean pattern at that step.`),
           el("div", {class: "controls"}, "score: ", score, "seeds: ", model), el("div", {class: "row"}, plot, info));
+  info.firstChild.textContent = "Hover a point to see that head's mean pattern at that step.";
   function colour(h) { return h.cluster === null || h.cluster === undefined ? GREY : clusterColor(h.cluster); }
   function hover(id, k) {
     const h = byId[id];
@@ -553,7 +558,8 @@ function formationPage() {
     const shapes = D.thresholds[s] === undefined ? [] : [{type: "line", xref: "paper", x0: 0, x1: 1, y0: D.thresholds[s],
       y1: D.thresholds[s], line: {dash: "dash", color: "#333", width: 1}}];
     Plotly.react(plot, traces, {width: 760, height: 480, hovermode: "closest", margin: {l: 60, r: 10, t: 30, b: 50},
-      xaxis: {type: "log", title: {text: "step + 1"}}, yaxis: {title: {text: s.replace(/_/g, " ")}}, shapes}, CONFIG);
+      xaxis: {type: "log", title: {text: "step + 1"}, dtick: "D2"}, yaxis: {title: {text: s.replace(/_/g, " ")}}, shapes},
+      CONFIG);
     plot.removeAllListeners && plot.removeAllListeners("plotly_hover");
     plot.on("plotly_hover", ev => { const [id, k] = ev.points[0].customdata; hover(id, k); });
   }
@@ -565,6 +571,8 @@ function formationPage() {
   section("When each seed grows each type", el("p", {class: "note"},
           "One row per seed: the step at which its first head shows each type (hover for the head)."), timeline);
   const names = D.models.map(m => m.name);
+  const lastStep = Math.max(...D.models.map(m => m.steps[m.steps.length - 1]));
+  const logAxis = {type: "log", title: {text: "step + 1"}, dtick: "D2", range: [-0.05, Math.log10(lastStep + 1) + 0.05]};
   const typeColour = t => PALETTE[D.types.indexOf(t) % PALETTE.length];
   Plotly.react(timeline, D.types.map(t => {
     const rows = D.emergence.filter(r => r.type === t && r.step !== null);
@@ -572,15 +580,15 @@ function formationPage() {
             name: t.replace(/_/g, " "), marker: {size: 11, color: typeColour(t), line: {width: 0.5, color: "#333"}},
             text: rows.map(r => `${r.model}: ${t} from step ${r.step} (${r.head})`), hovertemplate: "%{text}<extra></extra>"};
   }), {width: 760, height: 120 + 28 * names.length, margin: {l: 60, r: 10, t: 20, b: 50}, hovermode: "closest",
-       xaxis: {type: "log", title: {text: "step + 1"}},
-       yaxis: {categoryorder: "array", categoryarray: names.slice().reverse(), title: {text: "seed"}}}, CONFIG);
+       xaxis: logAxis, yaxis: {type: "category", categoryorder: "array", categoryarray: names.slice().reverse(),
+                               range: [-0.5, names.length - 0.5], title: {text: "seed"}}}, CONFIG);
 
   const loss = el("div", {id: "loss"});
   section("Held-out loss", el("p", {class: "note"}, "Shaded: plateaus (a drop per doubling of the step count below " +
           "a quarter of the steepest drop so far)."), loss);
   const plateaus = D.events.filter(e => e.kind === "plateau");
   Plotly.react(loss, D.models.map(m => ({x: m.steps.map(v => v + 1), y: m.loss, mode: "lines", name: m.name})),
-    {width: 760, height: 360, margin: {l: 60, r: 10, t: 20, b: 50}, xaxis: {type: "log", title: {text: "step + 1"}},
+    {width: 760, height: 360, margin: {l: 60, r: 10, t: 20, b: 50}, xaxis: logAxis,
      yaxis: {title: {text: "held-out loss (nats)"}},
      shapes: plateaus.map(e => ({type: "rect", xref: "x", yref: "paper", x0: e.start + 1, x1: e.end + 1, y0: 0, y1: 1,
                                  fillcolor: "#f0e0a0", opacity: 0.25, line: {width: 0}}))}, CONFIG);
