@@ -20,7 +20,7 @@ def test_device_is_the_same_choice_in_every_command():
     from train.__main__ import build_parser as train_parser
 
     choices = {**device_choices(train_parser()), **device_choices(analyze_parser())}
-    assert set(choices) == {"fleet", "phrenology", "probes", "compare"}
+    assert set(choices) == {"fleet", "phrenology", "probes", "compare", "formation"}
     assert all(list(c) == ["auto", "cpu", "cuda"] for c in choices.values()), choices
 
 
