@@ -313,7 +313,8 @@ function phrenologyPage() {
     const ids = el("div", {class: "ids"}, ...c.members.map(id => el("span", {class: "headlink", onclick: () => open(id)}, id + " ")));
     const from = Object.entries(c.models).map(([m, k]) => el("span", {class: "pill"}, `${m}×${k}`));
     gallery.append(el("div", {class: "card", "data-cluster": c.id},
-      el("b", {}, `cluster ${c.id}`), ` · ${c.size} heads · ${Object.keys(c.models).length}/${D.n_models} models`,
+      el("b", {}, `cluster ${c.id}`), ` · ${c.size} head${c.size === 1 ? "" : "s"} · ` +
+      `${Object.keys(c.models).length}/${D.n_models} models`,
       el("div", {class: "note"}, c.description), thumb, ids, el("div", {}, ...from)));
     patternHeatmap(thumb, decodeUnit(c.mean), null, "query position × key position", {small: true, positions: true, width: 210, height: 200});
   }
@@ -327,7 +328,8 @@ function phrenologyPage() {
   ], {
     width: 760, height: 360, margin: {t: 30}, xaxis: {title: {text: "resolution γ"}},
     yaxis: {title: {text: "F-score"}}, yaxis2: {title: {text: "clusters"}, overlaying: "y", side: "right",
-                                                 tickmode: "auto", tickformat: "d", showgrid: false},
+                                                 tickmode: "linear", tick0: 0, showgrid: false,
+                                                 dtick: Math.max(1, Math.ceil(Math.max(...S.n_clusters) / 8))},
     legend: {x: 1.1, xanchor: "left"},
     shapes: [{type: "line", x0: D.best_gamma, x1: D.best_gamma, yref: "paper", y0: 0, y1: 1, line: {dash: "dot", color: "#d62728"}}],
     annotations: [{x: D.best_gamma, yref: "paper", y: 1, text: `γ* = ${D.best_gamma.toFixed(3)}`, showarrow: false, yanchor: "bottom"}],
@@ -402,8 +404,8 @@ function probesPage() {
       (chance !== null && chance !== undefined ? `; chance ${fmt(chance)}` : "") + `. Best: ${(D.best[col.name] || []).join(", ")}.`;
     Plotly.react(grid, [{z, type: "heatmap", customdata: ids, colorscale: "Viridis", reversescale: col.direction === "lower",
       hovertemplate: "%{customdata}<br>" + col.name + " %{z:.4g}<extra></extra>", xgap: 1, ygap: 1,
-      colorbar: {title: {text: `${col.name}<br>(${col.direction === "lower" ? "lower" : "higher"} = more of the effect)`,
-                         side: "right"}}}],
+      // the score's name above the bar (a side title outgrew a one-layer grid); its direction is in the note above
+      colorbar: {title: {text: col.name, side: "top"}, thickness: 14}}],
       {width: Math.max(420, Math.min(1200, 160 + 42 * shape.n_heads)),
        height: Math.max(240, Math.min(1400, 120 + 26 * shape.n_layers)),
        margin: {t: 30, l: 60}, xaxis: {title: {text: "head"}, dtick: 1}, yaxis: {title: {text: "layer"}, dtick: 1, autorange: "reversed"}},
