@@ -42,7 +42,7 @@ def run(fleet_path: Path, k: float):
 def table(frame: pd.DataFrame) -> str:
     def cell(v):
         if isinstance(v, float):
-            return "–" if np.isnan(v) else f"{v:g}"
+            return "–" if np.isnan(v) else f"{v:.3g}"
         return str(v)
 
     head = "| " + " | ".join(frame.columns) + " |\n|" + " --- |" * len(frame.columns)
