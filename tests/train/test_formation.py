@@ -34,6 +34,7 @@ def test_every_model_records_its_heads_at_every_scheduled_step(micro_fleet, micr
     assert at_end == pytest.approx(float(metrics.val_loss.iloc[-1]), abs=0.15)
 
 
+@pytest.mark.slow
 def test_recorded_scores_equal_the_probes_on_the_checkpoint_of_that_step(micro_fleet, nltk_data, cache_dir, tmp_path):
     """Training stops after one epoch: its final weights are the two-epoch fleet's weights at step 16 (the same
     seed, windows and batches), so ``analyze probes`` on them must give the scores recorded at step 16."""
@@ -53,6 +54,7 @@ def test_recorded_scores_equal_the_probes_on_the_checkpoint_of_that_step(micro_f
     assert not np.allclose(record.scores[0], at_16, atol=1e-3)  # and the scores did move in training
 
 
+@pytest.mark.slow
 def test_recording_off_writes_nothing_and_trains_the_same_model(micro_fleet, nltk_data, cache_dir, tmp_path):
     from safetensors.torch import load_file
 
