@@ -587,9 +587,18 @@ function formationPage() {
 
   const loss = el("div", {id: "loss"});
   section("Held-out loss", el("p", {class: "note"}, "Shaded: plateaus (a drop per doubling of the step count below " +
-          "a quarter of the steepest drop so far)."), loss);
+          "a quarter of the steepest drop so far). Markers: the step at which a seed's first head of each type " +
+          "appears, on that seed's curve."), loss);
   const plateaus = D.events.filter(e => e.kind === "plateau");
-  Plotly.react(loss, D.models.map(m => ({x: m.steps.map(v => v + 1), y: m.loss, mode: "lines", name: m.name})),
+  const lossAt = Object.fromEntries(D.models.map(m => [m.name, Object.fromEntries(m.steps.map((s, i) => [s, m.loss[i]]))]));
+  const marks = D.types.map(t => {  // each seed's emergence of each type, on its own loss curve
+    const rows = D.emergence.filter(r => r.type === t && r.step !== null);
+    return {x: rows.map(r => r.step + 1), y: rows.map(r => lossAt[r.model][r.step]), mode: "markers", type: "scatter",
+            name: `${t.replace(/_/g, " ")} appears`, marker: {size: 9, color: typeColour(t), line: {width: 0.5, color: "#333"}},
+            text: rows.map(r => `${r.model}: ${t} from step ${r.step} (${r.head})`), hovertemplate: "%{text}<extra></extra>"};
+  });
+  Plotly.react(loss, [...D.models.map(m => ({x: m.steps.map(v => v + 1), y: m.loss, mode: "lines", name: m.name,
+                                             line: {width: 1.2}})), ...marks],
     {width: 760, height: 360, margin: {l: 60, r: 10, t: 20, b: 50}, xaxis: logAxis,
      yaxis: {title: {text: "held-out loss (nats)"}},
      shapes: plateaus.map(e => ({type: "rect", xref: "x", yref: "paper", x0: e.start + 1, x1: e.end + 1, y0: 0, y1: 1,
