@@ -112,10 +112,11 @@ def loss_events(steps: np.ndarray, loss: np.ndarray, plateau_share: float = 0.25
 
 def coincidences(events: pd.DataFrame, table: pd.DataFrame, steps: np.ndarray) -> pd.DataFrame:
     """Type emergences of one model within one record of a plateau's end or inside a rise: the kind of
-    coincidence a phase change makes (the loss drops again as a head forms)."""
+    coincidence a phase change makes (the loss drops again as a head forms). A plateau lasting to the last record
+    is the run converging, not a change, and is left out."""
     steps = np.asarray(steps)
     rows = []
-    for _, event in events.iterrows():
+    for _, event in events[events["kind"] != "final plateau"].iterrows():  # the end of training is no change
         end = int(np.searchsorted(steps, event["end"]))
         window = steps[max(end - 1, 0)], steps[min(end + 1, len(steps) - 1)]
         lo, hi = (event["start"], event["end"]) if event["kind"] == "rise" else window
