@@ -111,6 +111,33 @@ def test_formation_of_the_micro_fleet_is_its_records(micro_fleet, tmp_path):
     np.testing.assert_allclose(decode_unit(head["patterns"][5], (16, 16)), record.patterns[5, 1], atol=0.5 / 255)
 
 
+def test_final_clusters_from_a_phrenology_run_are_traced_back_and_another_fleets_are_refused(micro_fleet, tmp_path,
+                                                                                          capsys):
+    """clusters.csv of a run of this fleet: every head of a typed cluster gets a row (known here: the types are
+    recomputed from curves.csv); a clusters.csv of other heads is one line naming it."""
+    run = tmp_path / "phrenology"
+    run.mkdir()
+    ids = [f"m0{m}.L0H{h}" for m in (0, 1) for h in (0, 1)]
+    pd.DataFrame({"head_id": ids, "cluster": [0, 1, 0, 1]}).to_csv(run / "clusters.csv", index=False)
+    out = tmp_path / "formation"
+    assert main(["formation", "--fleet", str(micro_fleet[0]), "--out", str(out), "--k", "1.05", "--phrenology-dir",
+                 str(run), "--no-progress"]) == 0
+    curves = pd.read_csv(out / "curves.csv")
+    final = curves[curves.step == curves.step.max()].set_index("head_id")
+    chance = em.chance_values(16)
+    expected = set()
+    for cluster, members in ((0, ["m00.L0H0", "m01.L0H0"]), (1, ["m00.L0H1", "m01.L0H1"])):
+        ratios = {t: final.loc[members, t].mean() / (1.05 * chance[t]) for t in em.TYPES}
+        if max(ratios.values()) >= 1:
+            expected |= set(members)
+    assert expected and set(pd.read_csv(out / "backtrack.csv").head_id) == expected
+    pd.DataFrame({"head_id": ["m07.L0H0"], "cluster": [0]}).to_csv(run / "clusters.csv", index=False)
+    assert main(["formation", "--fleet", str(micro_fleet[0]), "--out", str(out), "--phrenology-dir", str(run),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a phrenology run of this fleet" in err[0]
+
+
 def test_a_fleet_without_records_is_one_line_naming_the_fix(micro_fleet, tmp_path, capsys):
     copy = tmp_path / "old"
     shutil.copytree(micro_fleet[0], copy)
