@@ -242,9 +242,10 @@ function projectionPlot(div, points, title, onHover, onClick, axes = ["", ""]) {
       hovertemplate: "%{text}<extra></extra>",
     };
   });
+  // the title at the top left, clear of the mode bar at the top right (a long title belongs in the section's note)
   Plotly.react(div, traces, {
-    title: {text: title, font: {size: 14}}, width: 760, height: 560, hovermode: "closest",
-    margin: {l: 60, r: 10, t: 40, b: 50}, legend: {font: {size: 11}},
+    title: {text: title, font: {size: 13}, x: 0.01, xanchor: "left", xref: "container", y: 0.985, yanchor: "top"},
+    width: 760, height: 560, hovermode: "closest", margin: {l: 60, r: 10, t: 48, b: 50}, legend: {font: {size: 11}},
     xaxis: {title: {text: axes[0]}}, yaxis: {title: {text: axes[1]}},
   }, CONFIG);
   div.removeAllListeners && div.removeAllListeners("plotly_hover");
@@ -485,7 +486,7 @@ function comparePage() {
     showHead(id, views, {text: `${h.toy_like ? "toy-like" : "not toy-like"} (calibrated p = ${fmt(h.p)}); nearest cluster ${h.cluster} (${D.clusters[h.cluster] || ""}); ` +
                                 `nearest fleet heads ${h.nearest.join(", ")}`});
   }
-  projectionPlot(plot, points, `PCA fitted on the fleet's heads; ${D.theirs.heads.length} ${D.pretrained} heads projected`, hover, open,
+  projectionPlot(plot, points, `PCA of the fleet's heads, ${D.pretrained}'s projected`, hover, open,
                  ["PC1 of the fleet's heads", "PC2"]);
 
   const grid = el("div", {id: "grid"});
