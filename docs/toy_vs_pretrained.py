@@ -339,17 +339,27 @@ def main(argv=None) -> int:
 PRECISION = {"32-true": "fp32", "bf16-mixed": "bf16 mixed precision"}
 
 
+def fleet_kind(fleet) -> str | None:
+    """"paper" or "demo" when the fleet was trained with that config (seeds and size aside), else None."""
+    from train.config import load_config
+
+    def science(cfg) -> dict:
+        return {k: v for k, v in cfg.science_dict().items() if k not in ("n", "seed")}
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    return next((name for name in ("paper", "demo") if science(load_config(configs / f"{name}.yaml")) ==
+                 science(fleet.config)), None)
+
+
 def fleet_story(fleet, heldout_path: Path) -> tuple[str, str]:
     """The commands that train the fleet and its held-out seeds, and the paragraph that says which fleet it is."""
     from analyze.core.fleet import Fleet
-    from train.config import FleetConfig, load_config
+    from train.config import FleetConfig
 
     held = Fleet(heldout_path)
     cfg, seeds, held_seeds = fleet.config, [m.seed for m in fleet.models], [m.seed for m in held.models]
     loss = [m.final_val_loss for m in fleet.models]
-    kind = next((name for name in ("paper", "demo") if {k: v for k, v in load_config(
-        Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").science_dict().items() if k not in ("n", "seed")} == {
-        k: v for k, v in cfg.science_dict().items() if k not in ("n", "seed")}), None)
+    kind = fleet_kind(fleet)
     config = f"configs/{kind}.yaml" if kind else "CONFIG"
     first = "python -m train fleet --n 9" if kind == "paper" else f"python -m train fleet --config {config} --n {len(seeds)}"
     commands = (f"{first} --out checkpoints/{fleet.path.name}    # the fleet\n"
@@ -573,7 +583,7 @@ the {TOP} being toy-like. The fleet's sharpest previous-token head ({prev['toy_b
 {prev_rows}
 
 {prev_like} of {TOP} are toy-like{': the positive control passes' if prev_like else ': the positive control FAILS'}.
-{prev_reading(prev)}
+{prev_reading(prev, fleet_kind(fleet) == 'paper')}
 
 **Negative: induction heads.** One layer cannot make the induction stripe (it needs a previous-token head upstream).
 Both sides read {ind['prompts']} sequences of 8 random tokens repeated once, drawn from {ind['pool']} token strings
@@ -697,7 +707,7 @@ def random_init_reading(like: int, n: int, rnd_like: int, rnd_n: int) -> str:
     return ("Training moves SmolLM2's heads toward the toys' kinds: the trained model has the larger toy-like share.")
 
 
-def prev_reading(prev: dict) -> str:
+def prev_reading(prev: dict, paper_fleet: bool) -> str:
     sharper = [row for row in prev["rows"] if row["score"] > prev["toy_best"]]
     like = sum(row["toy_like"] for row in prev["rows"])
     text = ("None is sharper than the fleet's sharpest previous-token head." if not sharper else
@@ -705,9 +715,12 @@ def prev_reading(prev: dict) -> str:
             f"{max(row['score'] for row in sharper) / prev['toy_best']:.2f}×).")
     if like == 0 and sharper:
         text += (" The test asks for resemblance, so a head sharper than every toy seed's is not toy-like, even of a "
-                 "kind the toys grow. This fleet's previous-token heads are weak (one epoch at half the paper's width), "
-                 "so here the test cannot confirm the one head type both sides are known to share; the fully trained "
-                 "paper fleet is the fleet to repeat it on.")
+                 "kind the toys grow. "
+                 + ("Even the fully trained paper fleet grows no previous-token head as sharp as these, so the test "
+                    "cannot confirm the one head type both sides are known to share." if paper_fleet else
+                    "This fleet's previous-token heads are weak (one epoch at half the paper's width), so here the "
+                    "test cannot confirm the one head type both sides are known to share; the fully trained paper "
+                    "fleet is the fleet to repeat it on."))
     return text
 
 
