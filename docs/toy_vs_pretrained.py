@@ -407,6 +407,9 @@ def write_doc(v: dict) -> None:
     fleet_name = fleet.path.name
     heldout_name = v["args"].heldout.name
     train_commands, which_fleet = fleet_story(fleet, v["args"].heldout)
+    prev_clusters = [c for c, name in names.items() if "previous-token" in name]
+    prev_cluster = (f"the fleet has a previous-token cluster ({', '.join(map(str, prev_clusters))})" if prev_clusters
+                    else "the fleet grows previous-token heads, though no cluster is named for them")
 
     spaces_rows = "\n".join(
         f"| {SPACE_NAMES[row['space']]}{' (headline)' if row['space'] == r.headline else ''} | "
@@ -574,7 +577,7 @@ Every head's p in every space, nearest cluster, nearest toy heads, first-token m
 
 ## Known-answer checks
 
-**Positive: previous-token heads.** Written down before the run: the fleet has a previous-token cluster, so SmolLM2's
+**Positive: previous-token heads.** Written down before the run: {prev_cluster}, so SmolLM2's
 sharpest previous-token heads (attention to the token before, sink removed) should be toy-like; *failure* is none of
 the {TOP} being toy-like. The fleet's sharpest previous-token head ({prev['toy_best_head']}) scores {prev['toy_best']:.3f}.
 
