@@ -60,17 +60,16 @@ class RecordPrompts:
 
 def record_prompts(cfg: FleetConfig, nltk_data=None, cache_dir=None) -> RecordPrompts:
     from train.data import frequent_tokens, sample_windows, tokenize_brown
-    from train.head_scores import DESTINATION_WORDS, ordinary_tokens, repeated_random_tokens
+    from train.head_scores import destination_ids, ordinary_tokens, repeated_random_tokens
     from train.tokenizer import load_gpt2_tokenizer
 
     _, train_text, heldout = tokenize_brown(cfg.heldout_fraction, nltk_data, cache_dir)
     tokenizer = load_gpt2_tokenizer()
     pool = ordinary_tokens(frequent_tokens(train_text, len(np.unique(train_text.tokens))), tokenizer)
-    destinations = [tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in DESTINATION_WORDS]
     return RecordPrompts(
         brown=sample_windows(heldout, cfg.record_prompts, cfg.n_ctx + 1, BROWN_SEED),
         repeat=repeated_random_tokens(cfg.record_repeat_prompts, cfg.n_ctx, REPEAT_SEED, pool),
-        positional=np.array([[t] * cfg.n_ctx for t in destinations]))
+        positional=np.array([[t] * cfg.n_ctx for t in destination_ids(tokenizer)]))
 
 
 @dataclass

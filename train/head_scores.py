@@ -81,6 +81,11 @@ def ordinary_tokens(frequent: np.ndarray, tokenizer, n: int = 20_000) -> np.ndar
 DESTINATION_WORDS = (" the", " of", " and", ".", " said")  # the tokens a positional pattern is read on
 
 
+def destination_ids(tokenizer) -> list[int]:
+    """The first token of each destination word (all single tokens for GPT-2)."""
+    return [tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in DESTINATION_WORDS]
+
+
 def effective_positions(row: np.ndarray) -> float:
     """exp(entropy) of one attention row: 1 for one position, n for uniform over n."""
     p = row[row > 0]

@@ -28,7 +28,7 @@ from analyze.core.heads import head_id
 from analyze.core.hooks import model_device, run_until
 from analyze.probes.inputs import FamilyOutput, NotApplicable, ProbeInputs
 from analyze.probes.columns import LOWER, Column, ProbeFamily
-from train.head_scores import DESTINATION_WORDS, positional_metrics
+from train.head_scores import destination_ids, positional_metrics
 
 
 
@@ -56,11 +56,6 @@ def classify_layer0(metrics: dict[str, float], duplicate_score: float) -> str:
     if metrics["pos_spread"] >= 4 and metrics["pos_decay"] <= DECAY_MARGIN:
         return "contextual"
     return "other"
-
-
-def destination_ids(tokenizer) -> list[int]:
-    """The first token of each destination word (all single tokens for GPT-2)."""
-    return [tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in DESTINATION_WORDS]
 
 
 def compute(inputs: ProbeInputs) -> FamilyOutput:
