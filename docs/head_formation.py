@@ -40,13 +40,8 @@ def run(fleet_path: Path, k: float):
 
 
 def table(frame: pd.DataFrame) -> str:
-    def cell(v):
-        if isinstance(v, float):
-            return "–" if np.isnan(v) else f"{v:.3g}"
-        return str(v)
-
-    head = "| " + " | ".join(frame.columns) + " |\n|" + " --- |" * len(frame.columns)
-    return head + "\n" + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False))
+    """A frame as a markdown table (pandas' ``to_markdown``), missing values shown as "–"."""
+    return frame.astype(object).where(frame.notna(), None).to_markdown(index=False, floatfmt=".3g", missingval="–")
 
 
 def emergence_grid(result) -> pd.DataFrame:

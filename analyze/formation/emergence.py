@@ -40,6 +40,14 @@ def final_onset(steps: np.ndarray, curve: np.ndarray, threshold: float) -> int |
     return int(steps[below[-1] + 1]) if len(below) else int(steps[0])
 
 
+def first_head(steps: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[int | None, int | None]:
+    """The first step any head's curve reaches ``threshold`` and that head (the lowest index on a tie);
+    (None, None) if none ever does. scores: [step, head] of one type."""
+    firsts = [(first_crossing(steps, scores[:, h], threshold), h) for h in range(scores.shape[1])]
+    known = [(step, h) for step, h in firsts if step is not None]
+    return min(known) if known else (None, None)
+
+
 def emergence(scores: dict[str, np.ndarray], steps: dict[str, np.ndarray], head_names: list[str],
               thresholds: dict[str, float]) -> pd.DataFrame:
     """One row per (model, type): the step its first head shows the type (NaN if none ever does) and that head.
@@ -49,9 +57,7 @@ def emergence(scores: dict[str, np.ndarray], steps: dict[str, np.ndarray], head_
     rows = []
     for model, s in scores.items():
         for t, name in enumerate(TYPES):
-            firsts = [first_crossing(steps[model], s[:, h, t], thresholds[name]) for h in range(s.shape[1])]
-            known = [(step, h) for h, step in enumerate(firsts) if step is not None]
-            step, head = min(known) if known else (None, None)
+            step, head = first_head(steps[model], s[:, :, t], thresholds[name])
             rows.append({"model": model, "type": name, "step": np.nan if step is None else step,
                          "head": None if head is None else head_names[head],
                          "heads_showing_at_end": int(sum(s[-1, h, t] >= thresholds[name] for h in range(s.shape[1])))})
@@ -154,14 +160,12 @@ def backtrack(scores: dict[str, np.ndarray], steps: dict[str, np.ndarray], head_
                 continue
             kind = types[clusters[head]]
             t = TYPES.index(kind)
-            firsts = [(first_crossing(steps[model], s[:, g, t], thresholds[kind]), g) for g in range(s.shape[1])]
-            firsts = [(step, g) for step, g in firsts if step is not None]
-            first_step, first_head = min(firsts) if firsts else (None, None)
+            first_step, first = first_head(steps[model], s[:, :, t], thresholds[kind])
             onset = final_onset(steps[model], s[:, h, t], thresholds[kind])
             rows.append({"cluster": clusters[head], "type": kind, "head_id": head, "model": model,
                          "final_type_from": np.nan if onset is None else onset,
                          "model_first_step": np.nan if first_step is None else first_step,
-                         "model_first_head": None if first_head is None else f"{model}.{head_names[first_head]}",
-                         "was_first": first_head == h})
+                         "model_first_head": None if first is None else f"{model}.{head_names[first]}",
+                         "was_first": first == h})
     return pd.DataFrame(rows, columns=["cluster", "type", "head_id", "model", "final_type_from", "model_first_step",
                                        "model_first_head", "was_first"])
