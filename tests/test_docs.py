@@ -61,3 +61,24 @@ def test_readme_fits_one_screen_and_its_links_resolve():
     for target in re.findall(r"\]\(((?:docs|bench|CHANGELOG)[^)#]*)\)", readme):
         assert (root / target).exists(), target
     assert "seed 00" not in readme.lower() and "../shared/seeds" not in readme
+
+
+def test_aoyama_prediction_and_the_induction_onsets_of_planted_records():
+    """Aoyama et al.'s formula gives the issue's 3.2e7 tokens at batch 64 and context 64. Planted two-layer records:
+    m00 grows a previous-token head at step 4 and an induction head (L1H0) at step 32; m01 a previous-token head
+    only. The onsets table gives m00's step, head, tokens and ratio, and no induction step for m01."""
+    from analyze.formation.pipeline import FormationJob, formation
+    from docs.head_formation import aoyama_onset_tokens, induction_onsets
+    from tests.analyze.test_formation import N_CTX, planted_record
+
+    assert aoyama_onset_tokens(64, 64) == pytest.approx(3.2e7, rel=0.01)
+    assert aoyama_onset_tokens(16, 64) == pytest.approx(aoyama_onset_tokens(64, 64) / 2)
+    records = {"m00": planted_record({(0, "prev_token"): 4, (1, "induction"): 32}),
+               "m01": planted_record({(0, "prev_token"): 8})}
+    result = formation(records, 2, 1, N_CTX, FormationJob(out=None))
+    onsets = induction_onsets(result, batch_size=8, n_ctx=64).set_index("model")
+    assert onsets.loc["m00", "induction step"] == 32 and onsets.loc["m00", "head"] == "L1H0"
+    assert onsets.loc["m00", "previous-token step"] == 4
+    assert onsets.loc["m00", "tokens"] == 32 * 8 * 64
+    assert onsets.loc["m00", "tokens / predicted"] == pytest.approx(32 * 8 * 64 / (10 ** 5.7 * np.sqrt(8 * 64)))
+    assert np.isnan(onsets.loc["m01", "induction step"]) and onsets.loc["m01", "previous-token step"] == 8

@@ -50,7 +50,9 @@ def first_head(steps: np.ndarray, scores: np.ndarray, threshold: float) -> tuple
 
 def emergence(scores: dict[str, np.ndarray], steps: dict[str, np.ndarray], head_names: list[str],
               thresholds: dict[str, float]) -> pd.DataFrame:
-    """One row per (model, type): the step its first head shows the type (NaN if none ever does) and that head.
+    """One row per (model, type): the step its first head shows the type (NaN if none ever does), that head,
+    whether it still shows the type at the last record (False: the role passed to another head or was lost), and
+    how many heads show the type at the last record.
 
     scores: model → [step, head, type] in ``TYPES`` order; steps: model → [step]; head_names: "L0H3" per head.
     """
@@ -60,6 +62,7 @@ def emergence(scores: dict[str, np.ndarray], steps: dict[str, np.ndarray], head_
             step, head = first_head(steps[model], s[:, :, t], thresholds[name])
             rows.append({"model": model, "type": name, "step": np.nan if step is None else step,
                          "head": None if head is None else head_names[head],
+                         "first_head_at_end": None if head is None else bool(s[-1, head, t] >= thresholds[name]),
                          "heads_showing_at_end": int(sum(s[-1, h, t] >= thresholds[name] for h in range(s.shape[1])))})
     return pd.DataFrame(rows)
 
@@ -85,6 +88,26 @@ def orders(table: pd.DataFrame) -> pd.DataFrame:
         by_step = group.sort_values(["step", "type"]).groupby("step", sort=True)["type"].apply(" = ".join)
         rows.append({"model": model, "order": " < ".join(by_step.tolist())})
     return pd.DataFrame(rows, columns=["model", "order"])
+
+
+def pairwise_order(table: pd.DataFrame) -> pd.DataFrame:
+    """For each pair of types: in how many seeds that grow both the first comes earlier, at the same record, or
+    later. A seed that lacks a type says nothing of its order, so this asks "same order?" apart from "same
+    types?", which the distinct orders of ``orders`` mix."""
+    steps = table.pivot(index="model", columns="type", values="step")
+    rows = []
+    for i, a in enumerate(TYPES):
+        for b in TYPES[i + 1:]:
+            if a not in steps or b not in steps:
+                continue
+            both = steps[[a, b]].dropna()
+            if both.empty:
+                continue
+            rows.append({"first": a, "second": b, "seeds_with_both": len(both),
+                         "first_earlier": int((both[a] < both[b]).sum()), "same_record": int((both[a] == both[b]).sum()),
+                         "first_later": int((both[a] > both[b]).sum())})
+    return pd.DataFrame(rows, columns=["first", "second", "seeds_with_both", "first_earlier", "same_record",
+                                       "first_later"])
 
 
 def loss_events(steps: np.ndarray, loss: np.ndarray, plateau_share: float = 0.25) -> pd.DataFrame:

@@ -3,8 +3,9 @@ while training (``train.formation``), and whether the heads that end in a phreno
 fill that role.
 
 Writes into ``--out``: curves.csv (one row per head and recorded step: every score and the held-out loss),
-emergence.csv (model × type: the first step and head), summary.csv (per type: median and spread over seeds),
-order.csv, loss_events.csv and coincidences.csv (plateaus and rises of the held-out loss, and the types that
+emergence.csv (model × type: the first step and head, and whether that head keeps the type to the end),
+summary.csv (per type: median and spread over seeds), order.csv, pairwise_order.csv (per pair of types: in how many
+seeds growing both the first comes earlier), loss_events.csv and coincidences.csv (plateaus and rises of the held-out loss, and the types that
 appear at their edges), backtrack.csv (the final clusters traced back), figures, config.json and report.html.
 """
 
@@ -58,6 +59,7 @@ class Formation:
     emergence: pd.DataFrame
     summary: pd.DataFrame
     order: pd.DataFrame
+    pairs: pd.DataFrame  # per pair of types, the seeds growing both and which came first (em.pairwise_order)
     events: pd.DataFrame
     coincidences: pd.DataFrame
     backtrack: pd.DataFrame
@@ -122,7 +124,7 @@ def formation(records: dict, n_layers: int, n_heads: int, n_ctx: int, job: Forma
                                             "model_first_step", "model_first_head", "was_first"]))
     return Formation(steps, {m: r.val_loss for m, r in records.items()}, {m: r.scores for m, r in records.items()},
                      {m: r.patterns for m, r in records.items()}, head_names, thresholds, table, em.summarise(table),
-                     em.orders(table), pd.concat(events, ignore_index=True), pd.concat(hits, ignore_index=True),
+                     em.orders(table), em.pairwise_order(table), pd.concat(events, ignore_index=True), pd.concat(hits, ignore_index=True),
                      backtrack, clusters or {})
 
 
@@ -161,8 +163,10 @@ def run_formation(fleet, job: FormationJob, progress: bool = True) -> Formation:
     out.mkdir(parents=True, exist_ok=True)
     with dir_lock(out, "analyze formation"):
         curves_frame(result).to_csv(out / "curves.csv", index=False)
-        for name in ("emergence", "summary", "order", "events", "coincidences", "backtrack"):
-            getattr(result, name).to_csv(out / f"{'loss_events' if name == 'events' else name}.csv", index=False)
+        files = {"emergence": "emergence", "summary": "summary", "order": "order", "pairs": "pairwise_order",
+                 "events": "loss_events", "coincidences": "coincidences", "backtrack": "backtrack"}
+        for name, file in files.items():
+            getattr(result, name).to_csv(out / f"{file}.csv", index=False)
         (out / "config.json").write_text(json.dumps(
             {"fleet": str(fleet.path), "job": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(job).items()},
              "thresholds": result.thresholds, "models": list(records)}, indent=2))

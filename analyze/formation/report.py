@@ -93,6 +93,9 @@ def page_data(result, job) -> dict:
                                   f"least {job.k:g} × a uniform head's score. Spread: octaves (doublings of the step "
                                   f"count) from the first seed to the last."),
             "order": frame_json(result.order, "The order in which each seed grows the types"),
+            "pairs": frame_json(result.pairs, "Same order? Each pair of types, in the seeds that grow both",
+                                "first_earlier: seeds where the first type appears at an earlier record than the "
+                                "second; same_record: at the same one; first_later: after it."),
             "emergence": frame_json(result.emergence, "Each seed's first head of each type"),
             "backtrack": frame_json(result.backtrack, "The final clusters traced back",
                                     "final_type_from: the first step from which the head shows its cluster's type "
@@ -109,10 +112,16 @@ def write_formation_report(result, fleet, job, out: Path) -> None:
     from analyze.core.page import write_page
 
     ids = [f"{m}.{h}" for m in result.scores for h in result.head_names]
-    labels = [result.clusters.get(i, -1) for i in ids]
-    colour_of = {i: c for i, c in zip(ids, group_colors(labels))} if result.clusters else {}
+    layers = [int(i.split(".L")[1].split("H")[0]) for i in ids]
+    if result.clusters:  # the question is which final cluster a curve ends in
+        labels, colouring = [result.clusters.get(i, -1) for i in ids], ", coloured by final cluster"
+    elif max(layers) > 0:  # without clusters, a deep fleet's layers (an induction head is a layer-1 head)
+        labels, colouring = layers, ", coloured by layer"
+    else:
+        labels, colouring = None, ""
+    colour_of = {i: c for i, c in zip(ids, group_colors(labels))} if labels else {}
     figures = [(curves_figure(result, out / "fig_curves.png", colour_of),
-                "Every head's scores over training" + (", coloured by final cluster" if result.clusters else "")),
+                "Every head's scores over training" + colouring),
                (timeline_figure(result, out / "fig_timeline.png"), "When each seed's first head of each type appears"),
                (loss_figure(result, out / "fig_loss.png"), "Held-out loss; shaded: plateaus")]
     summary = result.summary

@@ -52,6 +52,9 @@ def test_planted_crossings_give_their_steps_order_and_spread():
     assert summary.loc["prev_token", "spread_octaves"] == pytest.approx(np.log2(17 / 3))
     assert result.order.set_index("model")["order"].to_dict() == {
         "m00": "self < prev_token", "m01": "prev_token = self", "m02": "prev_token"}
+    pairs = em.pairwise_order(result.emergence).set_index(["first", "second"])
+    assert pairs.loc[("self", "prev_token")].tolist() == [2, 1, 1, 0]  # m02 lacks self: it says nothing
+    assert ("self", "induction") not in pairs.index  # no seed grows both
 
 
 def test_a_head_just_below_k_times_chance_never_counts_until_k_is_lowered():
@@ -78,6 +81,8 @@ def test_backtracking_finds_the_head_that_took_over_a_role():
     assert rows.loc["m00.L0H0", "final_type_from"] == 8 and rows.loc["m00.L0H0", "was_first"]
     assert rows.loc["m01.L0H0", "final_type_from"] == 32 and rows.loc["m01.L0H0", "model_first_step"] == 4
     assert rows.loc["m01.L0H0", "model_first_head"] == "m01.L0H1" and not rows.loc["m01.L0H0", "was_first"]
+    kept = result.emergence.set_index(["model", "type"])["first_head_at_end"]
+    assert kept[("m00", "self")] and not kept[("m01", "self")]  # m01's first self head lost the role
 
 
 def test_a_plateau_and_a_rise_are_found_and_a_type_at_the_plateau_end_coincides():
