@@ -73,6 +73,8 @@ def induction_onsets(result, batch_size: int, n_ctx: int) -> pd.DataFrame:
         rows.append({"model": model, "previous-token step": prev["step"], "induction step": hit["step"],
                      "head": hit["head"], "tokens": tokens, "tokens / predicted": tokens / predicted,
                      "final best induction score": float(result.scores[model][-1, :, t].max()),
+                     "best induction score at any step": float(result.scores[model][:, :, t].max()),
+                     "lowest held-out loss at step": int(steps[int(np.argmin(result.loss[model]))]),
                      "loss event at onset": ", ".join(f"{r.kind} {r.start}–{r.end}" for r in near.itertuples())
                      or "none"})
     return pd.DataFrame(rows)
@@ -104,17 +106,32 @@ def induction_section(fleet, job, result) -> str:
     grown = onsets.dropna(subset=["induction step"])
     trained = cfg.total_steps() * cfg.batch_size * cfg.n_ctx
     before = int((grown["previous-token step"] <= grown["induction step"]).sum())
-    verdict = (f"{len(grown)} of {len(onsets)} seeds grew an induction head (a layer-1 score ≥ {job.k:g} × the "
-               f"uniform head's {result.thresholds['induction'] / job.k:.3f}), at steps "
-               f"{', '.join(f'{s:g}' for s in grown['induction step'])}: "
+    bumps = int((grown["loss event at onset"] != "none").sum())
+    verdict = (f"{len(grown)} of {len(onsets)} seeds grew an induction head (an induction score ≥ {job.k:g} × the "
+               f"uniform head's {result.thresholds['induction'] / job.k:.3f}, on repeated random tokens), at steps "
+               f"{', '.join(f'{s:,.0f}' for s in grown['induction step'])}: "
                f"{', '.join(f'{r:.2g}' for r in grown['tokens / predicted'])} × the predicted "
-               f"{predicted:.2g} tokens. {before} of {len(grown)} grew a previous-token head first, as Hoogland et al. "
-               f"(2024) find." if len(grown) else
+               f"{predicted:.2g} tokens. {before} of {len(grown)} had grown a previous-token head by then, the order "
+               f"Hoogland et al. (2024) find; {bumps} of {len(grown)} show a held-out loss plateau ending or a rise "
+               f"within one record of the onset." if len(grown) else
                f"No seed grew an induction head in {trained:.2g} tokens ({trained / predicted:.2g} × the predicted "
-               f"onset).")
+               f"onset): the best induction score of any head at any record is "
+               f"{onsets['best induction score at any step'].max():.3f}, against a threshold of "
+               f"{result.thresholds['induction']:.3f}.")
+    prev = onsets.dropna(subset=["previous-token step"])
+    worn = (f" {len(prev)} of {len(onsets)} seeds grew a previous-token head (steps "
+            f"{', '.join(f'{x:,.0f}' for x in prev['previous-token step'])}), the first half of an induction circuit."
+            if len(prev) else " No seed grew a previous-token head either.")
+    data = cfg.train_windows * cfg.n_ctx
+    overfit = (f" The held-out loss is lowest at steps {', '.join(f'{x:,.0f}' for x in onsets['lowest held-out loss at step'])}"
+               f" and rises after: the fleet sees its {cfg.train_windows:,} windows ({data:.2g} tokens) "
+               f"{cfg.epochs} times, and Brown has few more to give, so past the first epochs it memorises rather "
+               f"than learns." if (onsets["lowest held-out loss at step"] < cfg.total_steps() * 0.8).any() else "")
+    verdict = verdict + worn + overfit
     missing = (f" {len(fleet.missing)} of the fleet's {cfg.n} models had not finished "
-               f"when this page was written and are left out." if fleet.missing else "")
-    return f"""The fleet: {len(onsets)} seeds of a two-layer config at batch {cfg.batch_size}
+               f"when this page was written and {'is' if len(fleet.missing) == 1 else 'are'} left out."
+               if fleet.missing else "")
+    return f"""Trained in {train_minutes(fleet):.0f} min on {machine()}, in {fleet.record.precision}. The fleet: {len(onsets)} seed{'s' if len(onsets) != 1 else ''} of a two-layer config at batch {cfg.batch_size}
 ({cfg.n_layers} attention-only layers, {cfg.n_heads} heads, n_ctx {cfg.n_ctx}, d_model {cfg.d_model}), each trained
 {cfg.total_steps()} steps ({trained:.2g} tokens), heads recorded at {len(next(iter(result.steps.values())))} steps
 ({cfg.record_per_octave} per doubling).{missing} Aoyama et al. (2025) predict the induction onset at
@@ -124,15 +141,47 @@ def induction_section(fleet, job, result) -> str:
 
 {table(onsets)}
 
+Every head's scores (blue: layer 0, orange: layer 1; dashed: {job.k:g} × the uniform head's score):
+
 ![induction fleet score curves](head_formation/induction_curves.png)
 
 ![induction fleet held-out loss](head_formation/induction_loss.png)
+
+What the GPU config would take: `configs/induction.yaml` (batch 64, d_model 128, 3.3e7 tokens) costs 39.6 MFLOP a
+token (1.3e15 FLOP a seed), 1.7 h a seed on this project's 2-core CPUs and 15 h for 9 seeds; on one GPU, minutes
+a seed (an estimate: no GPU has run it). It reads
+the same 40,000 Brown windows, 13 times, so it meets the same limit of distinct text; a larger corpus is the next
+thing to try.
 """
+
+
+def train_minutes(fleet) -> float:
+    """The fleet's training time: its models' seconds in their last runs (a resumed model counts only its last)."""
+    return sum(m.train_seconds_last_run or 0.0 for m in fleet.models) / 60
+
+
+def machine() -> str:
+    """This machine as bench/README.md names machines: the CPU's name, family and model, and its cores."""
+    import os
+    import re
+
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+
+    def field(name):
+        found = re.search(rf"^{name}\s*:\s*(.+)$", info, re.M)
+        return found.group(1).strip() if found else "?"
+
+    return (f"{field('model name')} (family {field('cpu family')} model {field('model')}), {os.cpu_count()} cores"
+            if info else f"{os.cpu_count()} cores")
 
 
 def table(frame: pd.DataFrame) -> str:
     """A frame as a markdown table (pandas' ``to_markdown``), missing values shown as "–"."""
-    return frame.astype(object).where(frame.notna(), None).to_markdown(index=False, floatfmt=".3g", missingval="–")
+    def whole(v):  # a step stored as float beside NaN is still a step: 11585, not 1.16e+04
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    cells = frame.astype(object).where(frame.notna(), None).map(whole)
+    return cells.to_markdown(index=False, floatfmt=".3g", missingval="–")
 
 
 def emergence_grid(result) -> pd.DataFrame:
@@ -276,8 +325,8 @@ python -m train fleet --config configs/demo.yaml --n {len(result.scores)} --out 
 {induction_command}python -m docs.head_formation --fleet checkpoints/{fleet.path.name} --k {job.k:g}{induction_flag}
 ```
 
-The second command runs the fleet's phrenology (for the final clusters) and `python -m analyze formation`; it took
-{elapsed / 60:.1f} min. The fleet: {len(result.scores)} seeds ({cfg.seed}–{cfg.seed + len(result.scores) - 1}) of
+`docs.head_formation` runs the fleet's phrenology (for the final clusters) and `python -m analyze formation`; it took
+{elapsed / 60:.1f} min; the fleet's training took {train_minutes(fleet):.0f} min on {machine()}, in {fleet.record.precision}. The fleet: {len(result.scores)} seeds ({cfg.seed}–{cfg.seed + len(result.scores) - 1}) of
 `{fleet.path.name}` ({cfg.n_layers} layer, {cfg.n_heads} heads, n_ctx {cfg.n_ctx}, d_model {cfg.d_model}, Brown),
 {cfg.total_steps()} steps each, heads recorded at {len(steps)} log-spaced steps (0, 1, 2, 3, 4, 6, 8, … and each
 epoch's end) on {cfg.record_prompts} held-out windows.
