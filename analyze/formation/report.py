@@ -78,6 +78,7 @@ def page_data(result, job) -> dict:
             head = f"{model}.{name}"
             side = min(PATTERN_SIDE, result.patterns[model].shape[-1])
             heads.append({"id": head, "model": model, "cluster": result.clusters.get(head),
+                          "layer": int(name[1:].split("H")[0]),
                           "curves": {score: s[:, h, k] for k, score in enumerate(SCORES)},
                           "patterns": [encode_unit(p[:side, :side]) for p in result.patterns[model][:, h]]})
     return {

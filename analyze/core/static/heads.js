@@ -530,18 +530,27 @@ function formationPage() {
   const plot = el("div", {id: "curves"});
   const info = hoverBox();
   section("Score curves per head", el("p", {class: "note"},
-          `Each line is one head's score at the recorded steps (log axis), coloured by its final phrenology cluster ` +
-          `(grey without one). Dashed: ${D.k} × a uniform head's score, the line a head crosses to show the type. ` +
+          (D.heads.some(h => h.cluster !== null && h.cluster !== undefined)
+            ? `Each line is one head's score at the recorded steps (log axis), coloured by its final phrenology ` +
+              `cluster (grey without one). `
+            : `Each line is one head's score at the recorded steps (log axis)` +
+              (D.heads.some(h => h.layer > 0) ? `, coloured by layer (no phrenology clusters given). ` : `. `)) +
+          `Dashed: ${D.k} × a uniform head's score, the line a head crosses to show the type. ` +
           `Hover a point to see that head's mean pattern at that step.`),
           el("div", {class: "controls"}, "score: ", score, "seeds: ", model), el("div", {class: "row"}, plot, info));
   info.firstChild.textContent = "Hover a point to see that head's mean pattern at that step.";
-  function colour(h) { return h.cluster === null || h.cluster === undefined ? GREY : clusterColor(h.cluster); }
+  const clustered = D.heads.some(h => h.cluster !== null && h.cluster !== undefined);
+  const layered = !clustered && D.heads.some(h => h.layer > 0);  // a deep fleet without clusters: its layers
+  function colour(h) {
+    if (layered) return clusterColor(h.layer);
+    return h.cluster === null || h.cluster === undefined ? GREY : clusterColor(h.cluster);
+  }
   function hover(id, k) {
     const h = byId[id];
     const step = stepsOf[h.model][k];
     info.innerHTML = "";
     info.append(el("b", {class: "hover-id"}, id), el("div", {}, `step ${step}` +
-                (h.cluster === null || h.cluster === undefined ? "" : ` · final cluster ${h.cluster}`)),
+                (h.cluster === null || h.cluster === undefined ? ` · layer ${h.layer}` : ` · final cluster ${h.cluster}`)),
                 el("div", {class: "note", id: "hover-scores"},
                    D.scores.map(s => `${s.replace(/_/g, " ")} ${fmt(h.curves[s][k])}`).join(" · ")));
     const thumb = el("div", {});
