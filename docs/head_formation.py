@@ -133,7 +133,7 @@ def induction_section(fleet, job, result) -> str:
                if fleet.missing else "")
     return f"""Trained in {train_minutes(fleet):.0f} min on {machine()}, in {fleet.record.precision}. The fleet: {len(onsets)} seed{'s' if len(onsets) != 1 else ''} of a two-layer config at batch {cfg.batch_size}
 ({cfg.n_layers} attention-only layers, {cfg.n_heads} heads, n_ctx {cfg.n_ctx}, d_model {cfg.d_model}), each trained
-{cfg.total_steps()} steps ({trained:.2g} tokens), heads recorded at {len(next(iter(result.steps.values())))} steps
+{cfg.total_steps():,} steps ({trained:.2g} tokens), heads recorded at {len(next(iter(result.steps.values())))} steps
 ({cfg.record_per_octave} per doubling).{missing} Aoyama et al. (2025) predict the induction onset at
 10^5.7 · √({cfg.batch_size} × {cfg.n_ctx}) = {predicted:.2g} tokens.
 
