@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.analysis import cpu_name
 from train.paths import checkpoints_dir, runs_dir
 
 DOC = Path(__file__).parent / "head_formation.md"
@@ -131,7 +132,7 @@ def induction_section(fleet, job, result) -> str:
     missing = (f" {len(fleet.missing)} of the fleet's {cfg.n} models had not finished "
                f"when this page was written and {'is' if len(fleet.missing) == 1 else 'are'} left out."
                if fleet.missing else "")
-    return f"""Trained in {train_minutes(fleet):.0f} min on {machine()}, in {fleet.record.precision}. The fleet: {len(onsets)} seed{'s' if len(onsets) != 1 else ''} of a two-layer config at batch {cfg.batch_size}
+    return f"""Trained in {train_minutes(fleet):.0f} min on {cpu_name()}, in {fleet.record.precision}. The fleet: {len(onsets)} seed{'s' if len(onsets) != 1 else ''} of a two-layer config at batch {cfg.batch_size}
 ({cfg.n_layers} attention-only layers, {cfg.n_heads} heads, n_ctx {cfg.n_ctx}, d_model {cfg.d_model}), each trained
 {cfg.total_steps():,} steps ({trained:.2g} tokens), heads recorded at {len(next(iter(result.steps.values())))} steps
 ({cfg.record_per_octave} per doubling).{missing} Aoyama et al. (2025) predict the induction onset at
@@ -158,21 +159,6 @@ thing to try.
 def train_minutes(fleet) -> float:
     """The fleet's training time: its models' seconds in their last runs (a resumed model counts only its last)."""
     return sum(m.train_seconds_last_run or 0.0 for m in fleet.models) / 60
-
-
-def machine() -> str:
-    """This machine as bench/README.md names machines: the CPU's name, family and model, and its cores."""
-    import os
-    import re
-
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-
-    def field(name):
-        found = re.search(rf"^{name}\s*:\s*(.+)$", info, re.M)
-        return found.group(1).strip() if found else "?"
-
-    return (f"{field('model name')} (family {field('cpu family')} model {field('model')}), {os.cpu_count()} cores"
-            if info else f"{os.cpu_count()} cores")
 
 
 def table(frame: pd.DataFrame) -> str:
@@ -210,6 +196,13 @@ def type_clause(r, result, n: int) -> str:
     return text
 
 
+def pair_phrase(p) -> str:
+    """One row of ``pairwise_order`` as the order most of its seeds show: "self before previous token in 4 of 4"."""
+    if p.first_earlier >= p.first_later:
+        return f"{NAMES[p.first]} before {NAMES[p.second]} in {p.first_earlier} of {p.seeds_with_both}"
+    return f"{NAMES[p.second]} before {NAMES[p.first]} in {p.first_later} of {p.seeds_with_both}"
+
+
 def answer(result) -> str:
     """The two sentences: do seeds grow their heads at the same time, and in the same order, with the spread."""
     grown = result.summary[result.summary.seeds_grown > 0].sort_values("median")
@@ -224,11 +217,8 @@ def answer(result) -> str:
                  f"shows {n_orders} distinct orders.")
     else:
         agree = (pairs[["first_earlier", "first_later"]].max(axis=1).sum()) / pairs.seeds_with_both.sum()
-        said = ", ".join(
-            (f"{NAMES[p.first]} before {NAMES[p.second]} in {p.first_earlier} of {p.seeds_with_both}"
-             if p.first_earlier >= p.first_later else
-             f"{NAMES[p.second]} before {NAMES[p.first]} in {p.first_later} of {p.seeds_with_both}")
-            + (f" ({p.same_record} at one record)" if p.same_record else "") for p in pairs.itertuples())
+        said = ", ".join(pair_phrase(p) + (f" ({p.same_record} at one record)" if p.same_record else "")
+                         for p in pairs.itertuples())
         verdict = "the same order" if agree >= 0.8 else "different orders"
         order = (f"Where a seed grows two types it grows them in {verdict} ({said} seeds growing both; "
                  f"{agree:.0%} of such pairs agree), and the fleet's {n_orders} distinct orders"
@@ -259,10 +249,7 @@ def anchors(result, cfg) -> str:
               f" the loss flattens, then drops again as the heads form."
               if len(hits) else "Here no head type appears at the end of a loss plateau.")
     pairs = result.pairs[result.pairs.seeds_with_both >= 2]
-    stages = "; ".join(f"{NAMES[p.first]} before {NAMES[p.second]} in {p.first_earlier} of {p.seeds_with_both} seeds"
-                       if p.first_earlier >= p.first_later else
-                       f"{NAMES[p.second]} before {NAMES[p.first]} in {p.first_later} of {p.seeds_with_both} seeds"
-                       for p in pairs.itertuples())
+    stages = "; ".join(f"{pair_phrase(p)} seeds" for p in pairs.itertuples())
     same_time = (f"{', '.join(NAMES[t] for t in tight.index)} heads appear within one doubling of the step count "
                  f"across the seeds that grow them" if len(tight) else "no type appears within one doubling across "
                  "seeds")
@@ -326,7 +313,7 @@ python -m train fleet --config configs/demo.yaml --n {len(result.scores)} --out 
 ```
 
 `docs.head_formation` runs the fleet's phrenology (for the final clusters) and `python -m analyze formation`; it took
-{elapsed / 60:.1f} min; the fleet's training took {train_minutes(fleet):.0f} min on {machine()}, in {fleet.record.precision}. The fleet: {len(result.scores)} seeds ({cfg.seed}–{cfg.seed + len(result.scores) - 1}) of
+{elapsed / 60:.1f} min; the fleet's training took {train_minutes(fleet):.0f} min on {cpu_name()}, in {fleet.record.precision}. The fleet: {len(result.scores)} seeds ({cfg.seed}–{cfg.seed + len(result.scores) - 1}) of
 `{fleet.path.name}` ({cfg.n_layers} layer, {cfg.n_heads} heads, n_ctx {cfg.n_ctx}, d_model {cfg.d_model}, Brown),
 {cfg.total_steps()} steps each, heads recorded at {len(steps)} log-spaced steps (0, 1, 2, 3, 4, 6, 8, … and each
 epoch's end) on {cfg.record_prompts} held-out windows.

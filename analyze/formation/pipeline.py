@@ -5,8 +5,8 @@ fill that role.
 Writes into ``--out``: curves.csv (one row per head and recorded step: every score and the held-out loss),
 emergence.csv (model × type: the first step and head, and whether that head keeps the type to the end),
 summary.csv (per type: median and spread over seeds), order.csv, pairwise_order.csv (per pair of types: in how many
-seeds growing both the first comes earlier), loss_events.csv and coincidences.csv (plateaus and rises of the held-out loss, and the types that
-appear at their edges), backtrack.csv (the final clusters traced back), figures, config.json and report.html.
+seeds growing both the first comes earlier), loss_events.csv and coincidences.csv (plateaus and rises of the
+held-out loss, and the types that appear at their edges), backtrack.csv (the final clusters traced back), figures, config.json and report.html.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def formation(records: dict, n_layers: int, n_heads: int, n_ctx: int, job: Forma
                                             "model_first_step", "model_first_head", "was_first"]))
     return Formation(steps, {m: r.val_loss for m, r in records.items()}, {m: r.scores for m, r in records.items()},
                      {m: r.patterns for m, r in records.items()}, head_names, thresholds, table, em.summarise(table),
-                     em.orders(table), em.pairwise_order(table), pd.concat(events, ignore_index=True), pd.concat(hits, ignore_index=True),
-                     backtrack, clusters or {})
+                     em.orders(table), em.pairwise_order(table), pd.concat(events, ignore_index=True),
+                     pd.concat(hits, ignore_index=True), backtrack, clusters or {})
 
 
 def curves_frame(result: Formation) -> pd.DataFrame:

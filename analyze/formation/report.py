@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 from analyze.core.figures import plt, save_figure
+from analyze.core.heads import parse_head_id
 from analyze.core.html import Section
 from analyze.formation import emergence as em
 
@@ -78,7 +79,7 @@ def page_data(result, job) -> dict:
             head = f"{model}.{name}"
             side = min(PATTERN_SIDE, result.patterns[model].shape[-1])
             heads.append({"id": head, "model": model, "cluster": result.clusters.get(head),
-                          "layer": int(name[1:].split("H")[0]),
+                          "layer": parse_head_id(head)[1],
                           "curves": {score: s[:, h, k] for k, score in enumerate(SCORES)},
                           "patterns": [encode_unit(p[:side, :side]) for p in result.patterns[model][:, h]]})
     return {
@@ -113,7 +114,7 @@ def write_formation_report(result, fleet, job, out: Path) -> None:
     from analyze.core.page import write_page
 
     ids = [f"{m}.{h}" for m in result.scores for h in result.head_names]
-    layers = [int(i.split(".L")[1].split("H")[0]) for i in ids]
+    layers = [parse_head_id(i)[1] for i in ids]
     if result.clusters:  # the question is which final cluster a curve ends in
         labels, colouring = [result.clusters.get(i, -1) for i in ids], ", coloured by final cluster"
     elif max(layers) > 0:  # without clusters, a deep fleet's layers (an induction head is a layer-1 head)

@@ -529,18 +529,16 @@ function formationPage() {
                    ...D.models.map(m => el("option", {value: m.name}, m.name)));
   const plot = el("div", {id: "curves"});
   const info = hoverBox();
+  const clustered = D.heads.some(h => h.cluster !== null && h.cluster !== undefined);
+  const layered = !clustered && D.heads.some(h => h.layer > 0);  // a deep fleet without clusters: its layers
   section("Score curves per head", el("p", {class: "note"},
-          (D.heads.some(h => h.cluster !== null && h.cluster !== undefined)
-            ? `Each line is one head's score at the recorded steps (log axis), coloured by its final phrenology ` +
-              `cluster (grey without one). `
-            : `Each line is one head's score at the recorded steps (log axis)` +
-              (D.heads.some(h => h.layer > 0) ? `, coloured by layer (no phrenology clusters given). ` : `. `)) +
+          `Each line is one head's score at the recorded steps (log axis)` +
+          (clustered ? `, coloured by its final phrenology cluster (grey without one). `
+                     : layered ? `, coloured by layer (no phrenology clusters given). ` : `. `) +
           `Dashed: ${D.k} × a uniform head's score, the line a head crosses to show the type. ` +
           `Hover a point to see that head's mean pattern at that step.`),
           el("div", {class: "controls"}, "score: ", score, "seeds: ", model), el("div", {class: "row"}, plot, info));
   info.firstChild.textContent = "Hover a point to see that head's mean pattern at that step.";
-  const clustered = D.heads.some(h => h.cluster !== null && h.cluster !== undefined);
-  const layered = !clustered && D.heads.some(h => h.layer > 0);  // a deep fleet without clusters: its layers
   function colour(h) {
     if (layered) return clusterColor(h.layer);
     return h.cluster === null || h.cluster === undefined ? GREY : clusterColor(h.cluster);
