@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analyze.core.heads import head_ids, parse_head_id
 from analyze.formation import emergence as em
 from train.errors import UserError
 
@@ -137,9 +138,10 @@ def curves_frame(result: Formation) -> pd.DataFrame:
         n_steps, n_heads = s.shape[:2]
         frame = pd.DataFrame(s.reshape(n_steps * n_heads, -1), columns=list(SCORES))
         frame.insert(0, "model", model)
-        frame.insert(1, "head_id", [f"{model}.{name}" for _ in range(n_steps) for name in result.head_names])
-        frame.insert(2, "layer", [int(name[1:].split("H")[0]) for _ in range(n_steps) for name in result.head_names])
-        frame.insert(3, "head", [int(name.split("H")[1]) for _ in range(n_steps) for name in result.head_names])
+        ids = [f"{model}.{name}" for _ in range(n_steps) for name in result.head_names]
+        frame.insert(1, "head_id", ids)
+        frame.insert(2, "layer", [parse_head_id(hid)[1] for hid in ids])
+        frame.insert(3, "head", [parse_head_id(hid)[2] for hid in ids])
         frame.insert(4, "step", np.repeat(result.steps[model], n_heads))
         frame.insert(5, "val_loss", np.repeat(result.loss[model], n_heads))
         parts.append(frame)
@@ -156,7 +158,7 @@ def run_formation(fleet, job: FormationJob, progress: bool = True) -> Formation:
     cfg = fleet.config
     clusters = None
     if job.phrenology_dir is not None:
-        ids = [f"{m}.L{layer}H{head}" for m in records for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
+        ids = [hid for m in records for hid in head_ids(m, cfg.n_layers, cfg.n_heads)]
         clusters = read_clusters(job.phrenology_dir, ids)
     result = formation(records, cfg.n_layers, cfg.n_heads, cfg.n_ctx, job, clusters)
     out = Path(job.out)
