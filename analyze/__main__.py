@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--probes-dir", type=Path, help="where probe runs are reused/written (default: runs/probes)")
     cp.add_argument("--allow-partial", action="store_true", help="compare the finished models of an unfinished fleet")
     _common(cp)
-    cp.add_argument("overrides", nargs="*", metavar="key=value", help="phrenology config overrides")
+    cp.add_argument("overrides", nargs="*", metavar="key=value",
+                    help="phrenology config overrides, e.g. n_gammas=50; probes.key=value sets a probe config field, "
+                         "e.g. probes.prompts=32")
 
     fo = sub.add_parser("formation", help="when a fleet's heads form, from the records it wrote while training")
     fo.add_argument("--fleet", type=Path, help="fleet dir (default: the newest under checkpoints/)")
@@ -159,7 +161,13 @@ def compare_main(args) -> int:
     from analyze.phrenology import PhrenologyConfig
     from analyze.probes.config import ProbeConfig
 
-    phrenology_cfg = job_config(PhrenologyConfig, None, args.overrides, {"prompts": args.prompts})
+    probe_items = [item[len("probes."):] for item in args.overrides if item.startswith("probes.")]
+    phrenology_items = [item for item in args.overrides if not item.startswith("probes.")]
+    phrenology_cfg = job_config(PhrenologyConfig, None, phrenology_items, {"prompts": args.prompts})
+    try:
+        probe_cfg = job_config(ProbeConfig, None, probe_items, {})
+    except ConfigError as err:
+        raise ConfigError(f"in a probes.key=value override: {err}") from err
     controls = {}
     for item in args.control:
         name, sep, model = item.partition("=")
@@ -173,7 +181,7 @@ def compare_main(args) -> int:
     job = CompareJob(args.pretrained, args.out or runs / "compare" / f"{run_name(fleet.path)}-{run_name(args.pretrained)}",
                      args.phrenology_dir or runs / "phrenology" / run_name(fleet.path),
                      args.probes_dir or runs / "probes", parse_layers(args.layers), controls, phrenology_cfg,
-                     ProbeConfig())
+                     probe_cfg)
     result = run_compare(fleet, job, env)
     out = job.out
     print(f"compared {fleet.path} with {args.pretrained} → {out / 'report.html'}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -342,8 +342,6 @@ def phrenology_run(fleet, cfg, phrenology_dir: Path, progress: bool) -> Phrenolo
     """The fleet's phrenology run in ``phrenology_dir``: its cached steps are reused only while the fleet's
     fingerprint and the config match (the pipeline's step keys), stale ones are recomputed. A run made there
     with other settings is refused in one line rather than overwritten."""
-    from dataclasses import asdict
-
     from analyze.phrenology.pipeline import run_phrenology
 
     config = phrenology_dir / "config.json"
@@ -454,5 +452,6 @@ def _run_compare(fleet, job: CompareJob, env: RunEnv) -> Comparison:
                       "tokenization": choice.statement, "prompts": len(choice.toy_rows),
                       "shared_prompts": choice.shared, "headline_space": result.headline, "alpha": cal.ALPHA,
                       "controls": job.controls,
-                      "cluster_names": {int(c): n for c, n in result.cluster_names.items()}})
+                      "cluster_names": {int(c): n for c, n in result.cluster_names.items()},
+                      "phrenology": asdict(job.phrenology), "probes": asdict(job.probes)})
     return result

@@ -230,7 +230,9 @@ def test_compare_smoke_a_small_fleet_cannot_call_any_head_unlike_it(planted_dir,
     fleet = build_constructed_fleet(tmp_path / "fleet", n_models=3)
     planted = planted_dir  # the session's planted GPT-2 (heads 0-3: self, previous token, duplicate, positional)
     small = ["--prompts", "16", "bottlenecks=[2]", "ae_epochs=1", "n_gammas=20", "stability_replicates=1",
-             "null_replicates=1", "null_gammas=10", "knockout_prompts=2", "knockout_tokens=20", "first_token_prompts=8"]
+             "null_replicates=1", "null_gammas=10", "knockout_prompts=2", "knockout_tokens=20", "first_token_prompts=8",
+             "probes.prompts=16", "probes.repeat_prompts=16", "probes.semantic_prompts=2", "probes.n_bags=8",
+             "probes.qk_token_count=300"]
     with caplog.at_level(logging.WARNING):
         assert main(["compare", "--fleet", str(fleet), "--pretrained", str(planted), "--out", str(tmp_path / "out"),
                      "--phrenology-dir", str(tmp_path / "phrenology"), "--probes-dir", str(tmp_path / "probes"),
@@ -241,3 +243,5 @@ def test_compare_smoke_a_small_fleet_cannot_call_any_head_unlike_it(planted_dir,
     assert place.pretrained_head.str.startswith("planted.").all()
     reference = pd.read_csv(tmp_path / "out" / "reference.csv")
     assert len(reference) == 6 and set(reference.model) == {"m00", "m01", "m02"}
+    probed = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert probed["probes"]["prompts"] == 16 and probed["phrenology"]["n_gammas"] == 20  # each override reached its job
