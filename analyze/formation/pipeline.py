@@ -138,10 +138,11 @@ def curves_frame(result: Formation) -> pd.DataFrame:
         n_steps, n_heads = s.shape[:2]
         frame = pd.DataFrame(s.reshape(n_steps * n_heads, -1), columns=list(SCORES))
         frame.insert(0, "model", model)
-        ids = [f"{model}.{name}" for _ in range(n_steps) for name in result.head_names]
-        frame.insert(1, "head_id", ids)
-        frame.insert(2, "layer", [parse_head_id(hid)[1] for hid in ids])
-        frame.insert(3, "head", [parse_head_id(hid)[2] for hid in ids])
+        ids = [f"{model}.{name}" for name in result.head_names]  # rows are step-major: every head of a step
+        parsed = [parse_head_id(hid) for hid in ids]
+        frame.insert(1, "head_id", ids * n_steps)
+        frame.insert(2, "layer", [layer for _, layer, _ in parsed] * n_steps)
+        frame.insert(3, "head", [head for _, _, head in parsed] * n_steps)
         frame.insert(4, "step", np.repeat(result.steps[model], n_heads))
         frame.insert(5, "val_loss", np.repeat(result.loss[model], n_heads))
         parts.append(frame)

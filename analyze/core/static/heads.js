@@ -529,7 +529,8 @@ function formationPage() {
                    ...D.models.map(m => el("option", {value: m.name}, m.name)));
   const plot = el("div", {id: "curves"});
   const info = hoverBox();
-  const clustered = D.heads.some(h => h.cluster !== null && h.cluster !== undefined);
+  const inCluster = h => h.cluster !== null && h.cluster !== undefined;
+  const clustered = D.heads.some(inCluster);
   const layered = !clustered && D.heads.some(h => h.layer > 0);  // a deep fleet without clusters: its layers
   section("Score curves per head", el("p", {class: "note"},
           `Each line is one head's score at the recorded steps (log axis)` +
@@ -539,16 +540,13 @@ function formationPage() {
           `Hover a point to see that head's mean pattern at that step.`),
           el("div", {class: "controls"}, "score: ", score, "seeds: ", model), el("div", {class: "row"}, plot, info));
   info.firstChild.textContent = "Hover a point to see that head's mean pattern at that step.";
-  function colour(h) {
-    if (layered) return clusterColor(h.layer);
-    return h.cluster === null || h.cluster === undefined ? GREY : clusterColor(h.cluster);
-  }
+  function colour(h) { return clusterColor(layered ? h.layer : h.cluster); }  // grey without a cluster
   function hover(id, k) {
     const h = byId[id];
     const step = stepsOf[h.model][k];
     info.innerHTML = "";
     info.append(el("b", {class: "hover-id"}, id), el("div", {}, `step ${step}` +
-                (h.cluster === null || h.cluster === undefined ? ` · layer ${h.layer}` : ` · final cluster ${h.cluster}`)),
+                (inCluster(h) ? ` · final cluster ${h.cluster}` : ` · layer ${h.layer}`)),
                 el("div", {class: "note", id: "hover-scores"},
                    D.scores.map(s => `${s.replace(/_/g, " ")} ${fmt(h.curves[s][k])}`).join(" · ")));
     const thumb = el("div", {});
