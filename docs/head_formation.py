@@ -65,10 +65,10 @@ def induction_onsets(result, batch_size: int, n_ctx: int) -> pd.DataFrame:
 
     predicted = aoyama_onset_tokens(batch_size, n_ctx)
     t = SCORES.index("induction")
+    first = result.emergence.set_index(["model", "type"])
     rows = []
     for model, steps in result.steps.items():
-        hit = result.emergence[(result.emergence.model == model) & (result.emergence.type == "induction")].iloc[0]
-        prev = result.emergence[(result.emergence.model == model) & (result.emergence.type == "prev_token")].iloc[0]
+        hit, prev = first.loc[(model, "induction")], first.loc[(model, "prev_token")]
         near = result.coincidences[(result.coincidences.model == model) & (result.coincidences.type == "induction")]
         tokens = hit["step"] * batch_size * n_ctx
         rows.append({"model": model, "previous-token step": prev["step"], "induction step": hit["step"],
@@ -120,15 +120,15 @@ def induction_section(fleet, job, result) -> str:
                f"{onsets['best induction score at any step'].max():.3f}, against a threshold of "
                f"{result.thresholds['induction']:.3f}.")
     prev = onsets.dropna(subset=["previous-token step"])
-    worn = (f" {len(prev)} of {len(onsets)} seeds grew a previous-token head (steps "
-            f"{', '.join(f'{x:,.0f}' for x in prev['previous-token step'])}), the first half of an induction circuit."
-            if len(prev) else " No seed grew a previous-token head either.")
+    prev_clause = (f" {len(prev)} of {len(onsets)} seeds grew a previous-token head (steps "
+                   f"{', '.join(f'{x:,.0f}' for x in prev['previous-token step'])}), the first half of an induction "
+                   f"circuit." if len(prev) else " No seed grew a previous-token head either.")
     data = cfg.train_windows * cfg.n_ctx
     overfit = (f" The held-out loss is lowest at steps {', '.join(f'{x:,.0f}' for x in onsets['lowest held-out loss at step'])}"
                f" and rises after: the fleet sees its {cfg.train_windows:,} windows ({data:.2g} tokens) "
                f"{cfg.epochs} times, and Brown has few more to give, so past the first epochs it memorises rather "
                f"than learns." if (onsets["lowest held-out loss at step"] < cfg.total_steps() * 0.8).any() else "")
-    verdict = verdict + worn + overfit
+    verdict = verdict + prev_clause + overfit
     missing = (f" {len(fleet.missing)} of the fleet's {cfg.n} models had not finished "
                f"when this page was written and {'is' if len(fleet.missing) == 1 else 'are'} left out."
                if fleet.missing else "")
@@ -290,7 +290,7 @@ it is on this page: pass `--induction FLEET` to add one.
 
 
 def write_doc(fleet, job, result, elapsed: float, induction: str = NO_INDUCTION_RUN,
-              induction_command: str = "", induction_fleet: str = "") -> None:
+              induction_train: str = "", induction_fleet: str = "") -> None:
     cfg = fleet.config
     steps = next(iter(result.steps.values()))
     events = result.events
@@ -309,7 +309,7 @@ Regenerate with:
 
 ```
 python -m train fleet --config configs/demo.yaml --n {len(result.scores)} --out checkpoints/{fleet.path.name}
-{induction_command}python -m docs.head_formation --fleet checkpoints/{fleet.path.name} --k {job.k:g}{induction_flag}
+{induction_train}python -m docs.head_formation --fleet checkpoints/{fleet.path.name} --k {job.k:g}{induction_flag}
 ```
 
 `docs.head_formation` runs the fleet's phrenology (for the final clusters) and `python -m analyze formation`; it took
